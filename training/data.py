@@ -1,0 +1,117 @@
+"""Reading MNIST-format IDX files (gzipped or not), and fetching the standard MNIST files."""
+
+import gzip
+import hashlib
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+
+# SHA-256 of the decompressed files: re-compressed copies differ in their .gz bytes only.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class DataError(Exception):
+    """A data file is missing, corrupt or not what it claims to be; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # (N, 28, 28) uint8
+    labels: np.ndarray  # (N,) uint8
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train: Split
+    test: Split
+    sha256: dict[str, str]  # decompressed content hash of each file read, by standard name
+
+
+def read_idx(path: Path) -> tuple[np.ndarray, str]:
+    """The array in an IDX file and the SHA-256 of its decompressed bytes."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == _GZIP_MAGIC:
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"{path}: cannot read ({error})") from error
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = header_size + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataError(
+            f"{path}: truncated or padded: header says {shape} ({expected} bytes), file has {len(raw)}"
+        )
+    array = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
+    return array, hashlib.sha256(raw).hexdigest()
+
+
+def find_file(data_dir: Path, name: str) -> Path | None:
+    """The file called `name`, plain or gzipped, in data_dir."""
+    for candidate in (data_dir / f"{name}.gz", data_dir / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_files(data_dir: Path) -> list[str]:
+    return [name for name in MNIST_SHA256 if find_file(data_dir, name) is None]
+
+
+def download_mnist(data_dir: Path, names: list[str], mirror: str = MNIST_MIRROR) -> None:
+    """Fetch the named standard MNIST files into data_dir, keeping each only if its checksum holds."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = data_dir / f"{name}.gz"
+        partial = target.with_suffix(".gz.part")
+        with urllib.request.urlopen(f"{mirror}{name}.gz", timeout=60) as response, partial.open("wb") as out:
+            shutil.copyfileobj(response, out)
+        digest = hashlib.sha256(gzip.decompress(partial.read_bytes())).hexdigest()
+        if digest != MNIST_SHA256[name]:
+            partial.unlink()
+            raise DataError(f"{target}: downloaded file fails its checksum ({digest})")
+        partial.rename(target)
+
+
+def _read_split(data_dir: Path, prefix: str, sha256: dict[str, str]) -> Split:
+    arrays = {}
+    for kind, ndim in (("images", 3), ("labels", 1)):
+        name = f"{prefix}-{kind}-idx{ndim}-ubyte"
+        path = find_file(data_dir, name)
+        if path is None:
+            raise DataError(f"{data_dir / name}[.gz]: missing")
+        array, sha256[name] = read_idx(path)
+        if array.ndim != ndim or array.dtype != np.uint8:
+            raise DataError(f"{path}: expected {ndim}-d uint8 data, found {array.ndim}-d {array.dtype}")
+        arrays[kind] = array
+    images, labels = arrays["images"], arrays["labels"]
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise DataError(f"{data_dir}/{prefix}-*: {images.shape} images do not match {labels.shape} labels")
+    return Split(images, labels)
+
+
+def load_dataset(data_dir: Path) -> Dataset:
+    """The training and test splits of an MNIST-format folder (MNIST, Fashion-MNIST, ...)."""
+    sha256: dict[str, str] = {}
+    train = _read_split(data_dir, "train", sha256)
+    test = _read_split(data_dir, "t10k", sha256)
+    return Dataset(train, test, sha256)

@@ -1,0 +1,70 @@
+"""The VAE of the design: an MLP encoder to Q(Z|x), an MLP decoder to P(X|z), prior N(0, I)."""
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.config import IMAGE_PIXELS, VAEConfig
+
+
+class ELBOTerms(NamedTuple):
+    reconstruction: torch.Tensor  # (B,) one-sample estimate of E_q[log p(x|z)], in nats
+    kl: torch.Tensor  # (B,) KL(q(z|x) || p(z)), in closed form
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        return self.reconstruction - self.kl
+
+
+def mlp(widths: tuple[int, ...]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])  # the last layer stays linear
+
+
+class VAE(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        hidden = config.hidden_sizes
+        # psi(x; zeta): pixels -> (mu, logvar) of Q(Z|x)
+        self.encoder = mlp((IMAGE_PIXELS, *hidden, 2 * config.latent_size))
+        # f(z; theta): z -> pixel logits; the pixel means are their sigmoid
+        self.decoder = mlp((config.latent_size, *reversed(hidden), IMAGE_PIXELS))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, K) each
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, 784) logits
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        eps = torch.randn_like(mu)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """log P(x|z) per image, summed over pixels; logits (..., 784) broadcast against x."""
+        if self.config.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(
+                logits, x.expand_as(logits), reduction="none"
+            ).sum(-1)
+        variance = self.config.gaussian_variance
+        squared_error = (x - torch.sigmoid(logits)).square().sum(-1)
+        return -0.5 * squared_error / variance - 0.5 * IMAGE_PIXELS * math.log(2 * math.pi * variance)
+
+    def elbo(self, x: torch.Tensor) -> ELBOTerms:
+        """The ELBO's two terms for images x (B, 784) in [0, 1], with one reparameterised sample."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return ELBOTerms(self.log_likelihood(x, self.decode(z)), gaussian_kl(mu, logvar))
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per row: Kingma & Welling (2014), Appendix B."""
+    return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(-1)

@@ -1,0 +1,166 @@
+"""The training loop: in-memory batches, a checkpoint after every epoch, resumable."""
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from training.config import IMAGE_PIXELS, TrainConfig
+from training.data import Dataset
+from training.evaluate import mean_elbo
+from training.model import VAE
+
+LAST_CHECKPOINT = "last.pt"
+BEST_WEIGHTS = "best.pt"
+METRICS_FILE = "metrics.jsonl"
+
+
+class ResumeError(Exception):
+    """A checkpoint cannot be resumed under the configuration given."""
+
+
+def as_pixels(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 28, 28) images -> float32 (N, 784) intensities in [0, 1]."""
+    return torch.from_numpy(images.reshape(len(images), IMAGE_PIXELS).astype(np.float32) / 255.0)
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: torch.Tensor  # (N_train, 784)
+    validation: torch.Tensor  # (N_val, 784)
+
+
+def split_training_set(dataset: Dataset, config: TrainConfig) -> Splits:
+    """Hold out a fixed, seeded validation subset of the official training images."""
+    pixels = as_pixels(dataset.train.images[: config.train_limit])
+    validation_size = min(config.validation_size, len(pixels) // 10)
+    order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(config.seed))
+    return Splits(train=pixels[order[validation_size:]], validation=pixels[order[:validation_size]])
+
+
+def _save_atomically(obj: object, path: Path) -> None:
+    partial = path.with_suffix(".part")
+    torch.save(obj, partial)
+    os.replace(partial, path)  # a crash mid-write never clobbers the last good file
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, splits: Splits):
+        self.config = config
+        self.splits = splits
+        torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.model = VAE(config.vae)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.steps_per_epoch = math.ceil(len(splits.train) / config.batch_size)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=config.epochs * self.steps_per_epoch, eta_min=config.min_learning_rate
+        )
+        self.shuffle = torch.Generator().manual_seed(config.seed)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.best_validation_elbo = -math.inf
+        self.epochs_since_best = 0
+
+    @property
+    def out_dir(self) -> Path:
+        return self.config.out_dir
+
+    def kl_weight(self, step: int) -> float:
+        warmup_steps = self.config.kl_warmup_epochs * self.steps_per_epoch
+        return 1.0 if warmup_steps == 0 else min(1.0, step / warmup_steps)
+
+    def state(self) -> dict:
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "shuffle": self.shuffle.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_validation_elbo": self.best_validation_elbo,
+            "epochs_since_best": self.epochs_since_best,
+        }
+
+    def resume(self) -> None:
+        checkpoint = torch.load(self.out_dir / LAST_CHECKPOINT, weights_only=False)
+        saved = TrainConfig.model_validate(checkpoint["config"])
+        if saved.model_dump(exclude={"epochs"}) != self.config.model_dump(exclude={"epochs"}):
+            raise ResumeError(
+                f"{self.out_dir / LAST_CHECKPOINT} was made with a different configuration; "
+                "resume with the same options (only --epochs may change)"
+            )
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.shuffle.set_state(checkpoint["shuffle"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        self.epoch = checkpoint["epoch"]
+        self.history = checkpoint["history"]
+        self.best_validation_elbo = checkpoint["best_validation_elbo"]
+        self.epochs_since_best = checkpoint["epochs_since_best"]
+
+    def train_epoch(self) -> float:
+        self.model.train()
+        train = self.splits.train
+        order = torch.randperm(len(train), generator=self.shuffle)
+        total = 0.0
+        bar = tqdm(order.split(self.config.batch_size), desc=f"epoch {self.epoch + 1}", unit="batch", leave=False)
+        for step, indices in enumerate(bar, start=self.epoch * self.steps_per_epoch):
+            terms = self.model.elbo(train[indices])
+            loss = -(terms.reconstruction - self.kl_weight(step) * terms.kl).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            total += terms.elbo.detach().sum().item()
+            bar.set_postfix(loss=f"{loss.item():.2f}")
+        return total / len(train)
+
+    def run(self) -> list[dict]:
+        """Train until the epoch budget or early stopping; best weights land in best.pt."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        while self.epoch < self.config.epochs and self.epochs_since_best < self.config.patience:
+            started = time.perf_counter()
+            train_elbo = self.train_epoch()
+            seconds = time.perf_counter() - started
+            validation = mean_elbo(self.model, self.splits.validation, seed=self.config.seed)
+            self.epoch += 1
+            self.history.append(
+                {"epoch": self.epoch, "train_elbo": train_elbo, "seconds": seconds,
+                 "learning_rate": self.scheduler.get_last_lr()[0],
+                 **{f"validation_{name}": value for name, value in validation.items()}}
+            )
+            if validation["elbo"] > self.best_validation_elbo:
+                self.best_validation_elbo, self.epochs_since_best = validation["elbo"], 0
+                _save_atomically(self.model.state_dict(), self.out_dir / BEST_WEIGHTS)
+            else:
+                self.epochs_since_best += 1
+            _save_atomically(self.state(), self.out_dir / LAST_CHECKPOINT)
+            self._write_metrics()
+            tqdm.write(
+                f"epoch {self.epoch}: train ELBO {train_elbo:.2f}, validation ELBO {validation['elbo']:.2f} "
+                f"({seconds:.1f} s)"
+            )
+        return self.history
+
+    def _write_metrics(self) -> None:
+        # Rewritten whole from the checkpointed history, so a resumed run never duplicates lines.
+        lines = "".join(json.dumps(row) + "\n" for row in self.history)
+        partial = self.out_dir / f"{METRICS_FILE}.part"
+        partial.write_text(lines)
+        os.replace(partial, self.out_dir / METRICS_FILE)
+
+
+def load_best_model(config: TrainConfig) -> VAE:
+    model = VAE(config.vae)
+    model.load_state_dict(torch.load(config.out_dir / BEST_WEIGHTS, weights_only=True))
+    return model.eval()
