@@ -1,0 +1,51 @@
+"""Assembles the FastAPI application: settings, model, middleware, error handlers, routes."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service import errors
+from service.config import Settings
+from service.inference import Inference
+from service.middleware import Limits, RequestContext
+from service.model import VAEModel
+from service.routes import encode, generate, health
+
+log = logging.getLogger("service")
+
+DESCRIPTION = """
+A variational autoencoder served with onnxruntime. `/encode` maps a picture of a digit to the
+mean and standard deviation of Q(Z|x); `/decode` maps latent vectors to images; `/sample` draws
+from the prior. Every error is an RFC 9457 problem (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model = VAEModel.load(settings.model_dir, settings.ort_threads)
+        model.warm_up()
+        app.state.inference = Inference(model, settings.max_batch, settings.batch_wait_ms / 1000)
+        app.state.ready = True
+        log.info("ready", extra={"model_id": model.id, "model_dir": str(settings.model_dir)})
+        yield
+        app.state.ready = False  # draining: probes see it at once
+
+    app = FastAPI(title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.inference = None
+    app.state.ready = False
+    errors.install(app)
+    for module in (encode, generate, health):
+        app.include_router(module.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"])
+    app.add_middleware(Limits, settings=settings)
+    app.add_middleware(RequestContext)
+    return app

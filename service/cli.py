@@ -1,0 +1,42 @@
+"""`vae-serve`: check the model folder, then run uvicorn with the settings."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from service import logs
+from service.config import Settings
+from service.model import ModelError, VAEModel
+
+SHUTDOWN_GRACE_SECONDS = 20
+
+
+def _parse(argv: list[str] | None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(prog="vae-serve", description="Serve the VAE. Options override VAE_* "
+                                     "environment variables; the rest of the settings come from there.")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--model-dir", type=Path)
+    return {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    overrides = _parse(argv)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        sys.exit(f"vae-serve: invalid setting: {error}")
+    try:
+        VAEModel.load(settings.model_dir, threads=1)  # fail fast, with one line, before any worker starts
+    except ModelError as error:
+        sys.exit(f"vae-serve: {error}")
+    # Workers build their own app from the environment: hand the command-line overrides down.
+    os.environ.update({f"VAE_{key.upper()}": str(value) for key, value in overrides.items()})
+    uvicorn.run("service.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_config=logs.configure(settings.log_level), access_log=False,
+                server_header=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)

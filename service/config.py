@@ -1,0 +1,39 @@
+"""The service's settings: one typed object, read from VAE_* environment variables."""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, PositiveInt, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VAE_", frozen=True)
+
+    model_dir: Path = Field(Path("models/mnist"), description="Folder with encoder.onnx, decoder.onnx, model.json.")
+    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 in the container.")
+    port: int = Field(8000, ge=1, le=65535)
+    workers: PositiveInt = Field(1, description="uvicorn worker processes.")
+    ort_threads: PositiveInt = Field(1, description="onnxruntime intra-op threads per worker.")
+    max_body_bytes: PositiveInt = Field(4 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    max_pixels: PositiveInt = Field(25_000_000, description="Largest image (width x height) decoded (422 above).")
+    max_batch: PositiveInt = Field(64, description="Most images per request, and per model call.")
+    max_samples: PositiveInt = Field(64, description="Largest n for /sample.")
+    max_upscale: PositiveInt = Field(16, description="Largest upscale factor for returned PNGs.")
+    batch_wait_ms: float = Field(
+        0.0, ge=0, le=100,
+        description="Under concurrency, how long a model call waits for more requests to join its batch.",
+    )
+    max_in_flight: PositiveInt = Field(256, description="Requests in progress beyond which new ones get 503.")
+    request_timeout_s: float = Field(30.0, gt=0, description="Time limit for one request, upload included.")
+    api_key: SecretStr | None = Field(None, description="If set, required as 'Authorization: Bearer' or X-API-Key.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS, comma-separated; none by default."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return [origin.strip() for origin in value.split(",") if origin.strip()] if isinstance(value, str) else value
+

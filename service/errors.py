@@ -1,0 +1,73 @@
+"""One error shape for every failure: RFC 9457 problem details, never a stack trace."""
+
+import logging
+from http import HTTPStatus
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from service.images import ImageRejected
+
+log = logging.getLogger("service")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str = Field("about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Unprocessable Content"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["z has 3 values; this model's latent size is 2"])
+    request_id: str = Field(examples=["5f0c6a1e9b6d4d0e8c7c2f7f4a1b2c3d"])
+    errors: list[dict] | None = Field(None, description="Per-field messages of a validation error.")
+
+
+class Problem(HTTPException):
+    """Raise anywhere in a request to answer with a problem-details response.
+
+    An HTTPException, so that FastAPI passes it through unchanged even from body parsing."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(status, detail, headers)
+
+
+def problem_body(status: int, detail: str, request_id: str, errors: list | None = None) -> bytes:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+            "request_id": request_id}
+    if errors:
+        body["errors"] = errors
+    return orjson.dumps(body)
+
+
+def problem_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None,
+                     errors: list | None = None) -> Response:
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    log.info("request refused", extra={"request_id": request_id, "status": status, "detail": detail})
+    return Response(problem_body(status, detail, request_id, errors), status_code=status,
+                    headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict]:
+    return [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors()]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ImageRejected)
+    async def on_image_rejected(request: Request, exc: ImageRejected) -> Response:
+        return problem_response(request, exc.status, exc.detail)
+
+    @app.exception_handler(HTTPException)
+    async def on_http_exception(request: Request, exc: HTTPException) -> Response:
+        return problem_response(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return problem_response(request, 422, detail, errors=errors)

@@ -1,0 +1,88 @@
+"""Model calls shared by concurrent requests: what arrives while the model is busy runs as one batch."""
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from service.metrics import BATCH_SIZE, INFERENCE
+from service.model import VAEModel
+
+
+class Batcher:
+    """Concatenates the inputs of concurrent callers along the batch axis and runs one model call.
+
+    A lone caller runs at once: the call is scheduled on the event loop's next turn, so only the
+    requests already waiting then join it. Under concurrency (two or more waiting), the call may
+    wait up to max_wait_s for more, unless the batch is already full.
+    """
+
+    def __init__(self, graph: str, run: Callable[[np.ndarray], tuple[np.ndarray, ...]], max_batch: int,
+                 max_wait_s: float):
+        self._graph = graph
+        self._run = run
+        self._max_batch = max_batch
+        self._max_wait_s = max_wait_s
+        self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self._scheduled = False
+        self._waited = False
+
+    async def __call__(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((inputs, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _pending_rows(self) -> int:
+        return sum(len(inputs) for inputs, _ in self._pending)
+
+    def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._max_wait_s and not self._waited and 1 < len(self._pending) and self._pending_rows() < self._max_batch:
+            self._waited = True
+            loop.call_later(self._max_wait_s, self._flush)
+            return
+        self._waited = False
+        batch, rows = [], 0
+        while self._pending and (not batch or rows + len(self._pending[0][0]) <= self._max_batch):
+            inputs, future = self._pending.pop(0)
+            batch.append((inputs, future))
+            rows += len(inputs)
+        self._run_batch(batch)
+        if self._pending:
+            loop.call_soon(self._flush)
+        else:
+            self._scheduled = False
+
+    def _run_batch(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
+        live = [(inputs, future) for inputs, future in batch if not future.done()]  # skip cancelled callers
+        if not live:
+            return
+        started = time.perf_counter()
+        try:
+            joined = live[0][0] if len(live) == 1 else np.concatenate([inputs for inputs, _ in live])
+            outputs = self._run(joined)
+        except Exception as error:  # the callers' handlers report it; the loop must go on
+            for _, future in live:
+                future.set_exception(error)
+            return
+        INFERENCE.labels(self._graph).observe(time.perf_counter() - started)
+        BATCH_SIZE.labels(self._graph).observe(len(joined))
+        start = 0
+        for inputs, future in live:
+            end = start + len(inputs)
+            future.set_result(tuple(output[start:end] for output in outputs))
+            start = end
+
+
+class Inference:
+    """The model behind batchers: what routes call."""
+
+    def __init__(self, model: VAEModel, max_batch: int, max_wait_s: float):
+        self.model = model
+        self.encode = Batcher("encoder", model.encode, max_batch, max_wait_s)
+        self.decode = Batcher("decoder", lambda z: (model.decode(z),), max_batch, max_wait_s)

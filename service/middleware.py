@@ -1,0 +1,140 @@
+"""ASGI middleware: request ids, logs and metrics around every request; limits before any route."""
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.config import Settings
+from service.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body
+from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
+
+log = logging.getLogger("service")
+
+EXEMPT_PATHS = {"/healthz", "/readyz", "/metrics"}  # probes must answer even when the service is full
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_problem(send: Send, scope: Scope, status: int, detail: str,
+                       headers: list[tuple[bytes, bytes]] = ()) -> None:
+    body = problem_body(status, detail, scope.get("state", {}).get("request_id", ""))
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContext:
+    """Outermost: gives each request an id, logs one JSON line for it, counts it, and turns an
+    unexpected exception into a 500 problem without a stack trace on the wire."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        offered = _header(scope, b"x-request-id")
+        request_id = offered if offered and _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = False
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
+                                      *SECURITY_HEADERS]
+            await send(message)
+
+        began = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_context)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if not started:
+                await send_problem(send_with_context, scope, 500,
+                                   "internal error; quote the request id when reporting it")
+        finally:
+            seconds = time.perf_counter() - began
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            LATENCY.labels(route).observe(seconds)
+            log.info("request", extra={"request_id": request_id, "method": scope["method"],
+                                       "path": scope["path"], "status": status,
+                                       "ms": round(seconds * 1000, 3)})
+
+
+class Limits:
+    """Refuses early what the service must not take on: bodies over the size limit (413, before
+    reading them), requests beyond the in-flight limit (503 with Retry-After), and requests that
+    run past the time limit, slow uploads included (408 while uploading, 504 after)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.max_in_flight = settings.max_in_flight
+        self.timeout = settings.request_timeout_s
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            return await self.app(scope, receive, send)
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            REJECTED.labels("body_too_large").inc()
+            return await send_problem(send, scope, 413, f"request body over {self.max_body} bytes")
+        if self.in_flight >= self.max_in_flight:
+            REJECTED.labels("overloaded").inc()
+            return await send_problem(send, scope, 503, "service at capacity; retry shortly",
+                                      [(b"retry-after", b"1")])
+        received = 0
+        body_complete = declared == "0" or (declared is None and _header(scope, b"transfer-encoding") is None)
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, body_complete
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
+                if received > self.max_body:
+                    REJECTED.labels("body_too_large").inc()
+                    raise Problem(413, f"request body over {self.max_body} bytes")
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        self.in_flight += 1
+        IN_FLIGHT.inc()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.app(scope, counted_receive, tracked_send)
+        except TimeoutError:
+            REJECTED.labels("timeout").inc()
+            if not started:
+                status = 504 if body_complete else 408
+                await send_problem(send, scope, status, f"request not completed within {self.timeout:g} s")
+        finally:
+            self.in_flight -= 1
+            IN_FLIGHT.dec()

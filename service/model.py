@@ -1,0 +1,99 @@
+"""The exported model: its description, verified against its files, and its onnxruntime sessions."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+DESCRIPTION_FILE = "model.json"
+IMAGE_SHAPE = (1, 28, 28)
+
+
+class ModelError(Exception):
+    """The model folder is missing, corrupt or inconsistent; the message says which file and why."""
+
+
+def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
+    options = onnxruntime.SessionOptions()
+    # onnxruntime sizes its pools from the host's cores, not the container's share: set them.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own untyped errors for bad graphs
+        raise ModelError(f"{path}: onnxruntime cannot load it ({error})") from error
+
+
+def _load_description(model_dir: Path) -> dict:
+    path = model_dir / DESCRIPTION_FILE
+    try:
+        description = json.loads(path.read_text())
+        description["encoder"]["file"], description["decoder"]["file"], description["latent_size"]
+    except FileNotFoundError as error:
+        raise ModelError(f"{path}: missing (is VAE_MODEL_DIR a model folder?)") from error
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelError(f"{path}: not a valid model description ({error!r})") from error
+    return description
+
+
+def _verified_file(model_dir: Path, part: dict) -> Path:
+    path = model_dir / part["file"]
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read ({error.strerror})") from error
+    if digest != part.get("sha256"):
+        raise ModelError(f"{path}: sha256 {digest[:12]}... does not match model.json; the file was changed")
+    return path
+
+
+@dataclass(frozen=True)
+class VAEModel:
+    description: dict
+    encoder: onnxruntime.InferenceSession
+    decoder: onnxruntime.InferenceSession
+
+    @property
+    def id(self) -> str:
+        return self.description["id"]
+
+    @property
+    def latent_size(self) -> int:
+        return self.description["latent_size"]
+
+    @classmethod
+    def load(cls, model_dir: Path, threads: int) -> "VAEModel":
+        description = _load_description(model_dir)
+        encoder = _session(_verified_file(model_dir, description["encoder"]), threads)
+        decoder = _session(_verified_file(model_dir, description["decoder"]), threads)
+        sizes = {
+            "model.json latent_size": description["latent_size"],
+            "encoder mu": encoder.get_outputs()[0].shape[-1],
+            "encoder sigma": encoder.get_outputs()[1].shape[-1],
+            "decoder z": decoder.get_inputs()[0].shape[-1],
+        }
+        if len(set(sizes.values())) != 1:
+            raise ModelError(f"{model_dir}: latent sizes disagree: {sizes}")
+        if list(encoder.get_inputs()[0].shape[1:]) != list(IMAGE_SHAPE):
+            raise ModelError(f"{model_dir}: encoder input {encoder.get_inputs()[0].shape} is not [N, 1, 28, 28]")
+        return cls(description, encoder, decoder)
+
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """images (N, 1, 28, 28) float32 in [0, 1] -> mu, sigma (N, K)."""
+        mu, sigma = self.encoder.run(None, {"image": images})
+        return mu, sigma
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """z (N, K) float32 -> pixel means (N, 1, 28, 28) in [0, 1]."""
+        return self.decoder.run(None, {"z": z})[0]
+
+    def warm_up(self) -> None:
+        """One call through both graphs, so that readiness means the model answers."""
+        mu, _ = self.encode(np.zeros((1, *IMAGE_SHAPE), np.float32))
+        if not np.isfinite(self.decode(mu)).all():
+            raise ModelError("warm-up produced non-finite output")

@@ -1,0 +1,56 @@
+"""Response bodies shared by the routes: JSON via orjson, images as PNG, the documented errors."""
+
+import base64
+
+import numpy as np
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from service.errors import PROBLEM_MEDIA_TYPE, ProblemDetails
+from service.images import grid, png_bytes
+
+PNG = "image/png"
+
+
+class JSONResponse(Response):
+    """orjson, with numpy arrays serialised natively."""
+
+    media_type = "application/json"
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _problem(description: str) -> dict:
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+
+
+PROBLEM_SCHEMA = ProblemDetails.model_json_schema()
+ERRORS = {
+    413: _problem("Request body over the size limit (VAE_MAX_BODY_BYTES)."),
+    422: _problem("The request is well-formed but unusable; `detail` says what to fix."),
+    503: _problem("The model is not loaded yet, or the service is at capacity; see Retry-After."),
+}
+IMAGE_ERRORS = {
+    **ERRORS,
+    415: _problem("The body is not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP)."),
+}
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def images_response(request: Request, z: np.ndarray, images: np.ndarray, upscale: int, body: dict,
+                    headers: dict[str, str] | None = None) -> Response:
+    """A PNG (one image, or a grid of several) or, for Accept: application/json, every z with
+    its pixel means and its PNG in base64."""
+    if not wants_json(request):
+        mosaic = images[0, 0] if len(images) == 1 else grid(images)
+        return Response(png_bytes(mosaic, upscale), media_type=PNG, headers=headers)
+    items = [
+        {"z": latent, "pixels": image[0], "png_base64": base64.b64encode(png_bytes(image[0], upscale)).decode()}
+        for latent, image in zip(z, images)
+    ]
+    return JSONResponse({**body, "images": items}, headers=headers)

@@ -1,0 +1,37 @@
+"""Probes and the model's description: GET /healthz, /readyz, /model, /metrics."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.deps import InferenceDep
+from service.errors import Problem
+from service.responses import ERRORS, JSONResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict:
+    return {"status": "alive"}
+
+
+@router.get("/readyz", summary="Readiness: the model is loaded and answered a warm-up call",
+            responses={503: ERRORS[503]})
+async def readyz(request: Request) -> dict:
+    if not request.app.state.ready:
+        raise Problem(503, "not ready: the model is loading, or the service is shutting down",
+                      {"Retry-After": "1"})
+    return {"status": "ready", "model_id": request.app.state.inference.model.id}
+
+
+@router.get("/model", summary="The served model's description (model.json)", responses={503: ERRORS[503]})
+async def model(inference: InferenceDep) -> JSONResponse:
+    """Latent size, input/output contract, preprocessing, likelihood, training configuration,
+    test metrics, library versions and file checksums, as written by the exporter."""
+    return JSONResponse(inference.model.description)
+
+
+@router.get("/metrics", summary="Prometheus metrics of this worker", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

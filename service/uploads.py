@@ -1,0 +1,61 @@
+"""Reading uploaded images from a request: a raw image body, or the files of a multipart form."""
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from service.config import Settings
+from service.errors import Problem
+from service.images import ACCEPTED_MEDIA_TYPES
+
+RAW_MEDIA_TYPES = ACCEPTED_MEDIA_TYPES | {"application/octet-stream"}
+IMAGE_SCHEMA = {"type": "string", "format": "binary"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str | None
+    data: bytes
+
+
+def image_request_body(multiple: bool) -> dict:
+    """The OpenAPI requestBody of an endpoint that takes images (the route reads the body itself)."""
+    files = {"type": "array", "items": IMAGE_SCHEMA} if multiple else IMAGE_SCHEMA
+    content = {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": files},
+                                                  "required": ["file"]}}}
+    if not multiple:
+        content = {media_type: {"schema": IMAGE_SCHEMA} for media_type in sorted(RAW_MEDIA_TYPES)} | content
+    return {"requestBody": {"required": True, "content": content}}
+
+
+async def _form_files(request: Request, settings: Settings, max_files: int) -> list[Upload]:
+    try:
+        form = await request.form(max_files=max_files + 1, max_fields=max_files + 1,
+                                  max_part_size=settings.max_body_bytes)
+    except HTTPException as error:
+        raise Problem(422 if error.status_code == 400 else error.status_code,
+                      f"unreadable multipart form: {error.detail}") from error
+    files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+    if not files:
+        raise Problem(422, "the multipart form has no file; send the image as a file field named 'file'")
+    if len(files) > max_files:
+        raise Problem(422, f"{len(files)} or more images in one request; the limit is {max_files}")
+    uploads = [Upload(file.filename, await file.read()) for file in files]
+    await form.close()
+    return uploads
+
+
+async def read_images(request: Request, settings: Settings, max_files: int) -> list[Upload]:
+    """The uploaded images' bytes; 415 for a body that cannot hold an accepted image."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return await _form_files(request, settings, max_files)
+    if media_type not in RAW_MEDIA_TYPES:
+        raise Problem(415, f"content type {media_type or '(none)'!r} not accepted; send the image bytes as "
+                      "image/png, image/jpeg, image/gif, image/bmp or image/webp, or as multipart/form-data")
+    data = await request.body()
+    if not data:
+        raise Problem(422, "empty body: send the image's bytes")
+    return [Upload(None, data)]
