@@ -65,6 +65,13 @@ def read_idx(path: Path) -> tuple[np.ndarray, str]:
     return array, hashlib.sha256(raw).hexdigest()
 
 
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file, gzipped if the name ends in .gz."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    raw = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw, mtime=0) if path.suffix == ".gz" else raw)
+
+
 def find_file(data_dir: Path, name: str) -> Path | None:
     """The file called `name`, plain or gzipped, in data_dir."""
     for candidate in (data_dir / f"{name}.gz", data_dir / name):

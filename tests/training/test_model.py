@@ -1,0 +1,63 @@
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from training.config import VAEConfig
+from training.evaluate import importance_weighted_log_likelihood, mean_elbo
+from training.model import VAE, gaussian_kl
+
+
+def tiny(likelihood: str = "bernoulli", variance: float = 0.1) -> VAE:
+    torch.manual_seed(0)
+    return VAE(VAEConfig(latent_size=2, hidden_sizes=(8,), likelihood=likelihood, gaussian_variance=variance))
+
+
+@pytest.fixture
+def pixels() -> torch.Tensor:
+    return torch.rand(5, 784, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_elbo_terms_match_the_textbook(likelihood, pixels):
+    model = tiny(likelihood, variance=0.05)
+    torch.manual_seed(2)
+    terms = model.elbo(pixels)
+    # Recompute from the same posterior sample with torch.distributions, independently of the model's code.
+    mu, logvar = model.encode(pixels)
+    torch.manual_seed(2)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    means = torch.sigmoid(model.decode(z))
+    if likelihood == "bernoulli":
+        # Intensities in [0, 1] put into the Bernoulli formula, as the literature and the reference do.
+        expected = (pixels * means.log() + (1 - pixels) * (1 - means).log()).sum(-1)
+    else:
+        expected = Normal(means, math.sqrt(0.05)).log_prob(pixels).sum(-1)
+    kl = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(terms.reconstruction, expected, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(terms.kl, kl, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(terms.elbo, expected - kl, rtol=1e-5, atol=1e-3)
+
+
+def test_bernoulli_term_on_binary_pixels_is_the_bernoulli_log_likelihood():
+    model = tiny()
+    binary = (torch.rand(3, 784, generator=torch.Generator().manual_seed(3)) > 0.5).float()
+    logits = model.decode(torch.zeros(3, 2))
+    torch.testing.assert_close(model.log_likelihood(binary, logits), Bernoulli(logits=logits).log_prob(binary).sum(-1))
+
+
+def test_closed_form_kl_agrees_with_monte_carlo():
+    mu = torch.tensor([[0.5, -1.0]])
+    logvar = torch.tensor([[-1.0, 0.7]])
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    z = q.sample((200_000,))
+    monte_carlo = (q.log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(-1).mean()
+    assert gaussian_kl(mu, logvar).item() == pytest.approx(monte_carlo.item(), abs=0.01)
+
+
+def test_importance_weighted_bound_is_above_the_elbo(pixels):
+    model = tiny()
+    elbo = sum(mean_elbo(model, pixels, seed=seed)["elbo"] for seed in range(20)) / 20
+    iwae = importance_weighted_log_likelihood(model, pixels, samples=1000, seed=0)
+    assert iwae > elbo

@@ -1,0 +1,116 @@
+"""One short run on the sample digits, end to end: train, resume, evaluate, export, parity."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from training import train as train_module
+from training.cli import main
+from training.config import TrainConfig
+from training.data import load_dataset
+from training.export import DESCRIPTION_FILE
+from training.train import BEST_WEIGHTS, LAST_CHECKPOINT, METRICS_FILE, Trainer, split_training_set
+
+SMALL = ["--vae.hidden-sizes", "[32]", "--batch-size", "64", "--iw-samples", "50", "--iw-images", "20",
+         "--validation-size", "100"]
+
+
+def run_cli(*args: str) -> None:
+    main(["train", *args])
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, sample_data_dir):
+    out = tmp_path_factory.mktemp("run")
+    run_cli("--data-dir", str(sample_data_dir), "--out-dir", str(out), "--epochs", "2", *SMALL)
+    return out
+
+
+def test_export_writes_a_complete_model_folder(exported):
+    model_dir = exported / "model"
+    description = json.loads((model_dir / DESCRIPTION_FILE).read_text())
+    assert description["latent_size"] == 2
+    assert description["training"]["epochs"] == 2
+    assert set(description["data_sha256"]) == {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+    metrics = description["metrics"]
+    assert metrics["elbo"]["elbo"] == pytest.approx(metrics["elbo"]["reconstruction"] - metrics["elbo"]["kl"])
+    assert metrics["importance_weighted_log_likelihood"]["value"] > metrics["elbo"]["elbo"]
+    assert 0 <= metrics["knn5_accuracy"] <= 1
+    assert max(description["parity_max_abs_difference"].values()) <= 1e-5
+    for part in ("encoder", "decoder"):
+        proto = onnx.load(model_dir / description[part]["file"])
+        onnx.checker.check_model(proto)
+        embedded = json.loads({p.key: p.value for p in proto.metadata_props}["model_json"])
+        assert embedded["metrics"] == metrics
+    figures = {path.name for path in (model_dir / "figures").iterdir()}
+    assert figures == {"latent.png", "manifold.png", "reconstructions.png", "samples.png", "training.png"}
+    assert len((exported / METRICS_FILE).read_text().splitlines()) == 2
+
+
+def test_onnx_contract(exported):
+    encoder = onnxruntime.InferenceSession(exported / "model" / "encoder.onnx")
+    decoder = onnxruntime.InferenceSession(exported / "model" / "decoder.onnx")
+    for batch in (1, 7):
+        mu, sigma = encoder.run(None, {"image": np.random.rand(batch, 1, 28, 28).astype(np.float32)})
+        assert mu.shape == sigma.shape == (batch, 2) and (sigma > 0).all()
+        (image,) = decoder.run(None, {"z": mu})
+        assert image.shape == (batch, 1, 28, 28) and image.min() >= 0 and image.max() <= 1
+
+
+def _config(tmp_path, sample_data_dir, epochs: int) -> TrainConfig:
+    return TrainConfig.model_validate({"data_dir": sample_data_dir, "out_dir": tmp_path, "epochs": epochs,
+                                       "vae": {"hidden_sizes": [32]}, "batch_size": 64, "validation_size": 100})
+
+
+def test_same_seed_same_weights(tmp_path, sample_data_dir):
+    weights = []
+    for run in ("a", "b"):
+        config = _config(tmp_path / run, sample_data_dir, epochs=2)
+        Trainer(config, split_training_set(load_dataset(sample_data_dir), config)).run()
+        weights.append(torch.load(tmp_path / run / BEST_WEIGHTS))
+    for name, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][name]), name
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, sample_data_dir, monkeypatch):
+    dataset = load_dataset(sample_data_dir)
+    straight = _config(tmp_path / "straight", sample_data_dir, epochs=3)
+    Trainer(straight, split_training_set(dataset, straight)).run()
+
+    interrupted = _config(tmp_path / "interrupted", sample_data_dir, epochs=3)
+    original = Trainer.train_epoch
+
+    def interrupt_in_epoch_2(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", interrupt_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(interrupted, split_training_set(dataset, interrupted)).run()
+    assert torch.load(tmp_path / "interrupted" / LAST_CHECKPOINT, weights_only=False)["epoch"] == 1
+
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", original)
+    resumed = Trainer(interrupted, split_training_set(dataset, interrupted))
+    resumed.resume()
+    history = resumed.run()
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    final = [torch.load(tmp_path / run / LAST_CHECKPOINT, weights_only=False)["model"]
+             for run in ("straight", "interrupted")]
+    for name, tensor in final[0].items():
+        assert torch.equal(tensor, final[1][name]), name
+
+
+def test_cli_reports_bad_options_in_one_line(tmp_path, sample_data_dir):
+    with pytest.raises(SystemExit, match="vae.likelihood"):
+        run_cli("--data-dir", str(sample_data_dir), "--vae.likelihood", "poisson")
+
+
+def test_cli_names_missing_data(tmp_path):
+    with pytest.raises(SystemExit, match="missing .*pass --download"):
+        run_cli("--data-dir", str(tmp_path / "empty"), "--out-dir", str(tmp_path / "out"))
