@@ -15,19 +15,15 @@ from training.data import load_dataset
 from training.export import DESCRIPTION_FILE
 from training.train import BEST_WEIGHTS, LAST_CHECKPOINT, METRICS_FILE, Trainer, split_training_set
 
-SMALL = ["--vae.hidden-sizes", "[32]", "--batch-size", "64", "--iw-samples", "50", "--iw-images", "20",
-         "--validation-size", "100"]
 
 
 def run_cli(*args: str) -> None:
     main(["train", *args])
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, sample_data_dir):
-    out = tmp_path_factory.mktemp("run")
-    run_cli("--data-dir", str(sample_data_dir), "--out-dir", str(out), "--epochs", "2", *SMALL)
-    return out
+@pytest.fixture
+def exported(trained_run):
+    return trained_run
 
 
 def test_export_writes_a_complete_model_folder(exported):

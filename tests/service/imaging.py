@@ -1,0 +1,33 @@
+"""Building test pictures in memory."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+
+def encoded(image: Image.Image, format: str = "PNG", **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=format, **options)
+    return out.getvalue()
+
+
+def png(pixels: np.ndarray) -> bytes:
+    return encoded(Image.fromarray(pixels))
+
+
+def digit_on_paper(width: int = 300, height: int = 200) -> np.ndarray:
+    """A dark bar-shaped 'digit' off-centre on light paper: what a phone photo of a '1' looks like."""
+    paper = np.full((height, width), 230, np.uint8)
+    paper[40:160, 200:230] = 20
+    return paper
+
+
+def png_with_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels, followed by a tiny IDAT and IEND."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")

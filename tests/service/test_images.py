@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.images import ImageRejected, Invert, grid, png_bytes, to_model_input
+from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
+from training.data import load_dataset
+from training.train import as_pixels
+
+LIMIT = 25_000_000
+
+
+def test_mnist_images_reach_the_model_bit_for_bit(sample_data_dir):
+    images = load_dataset(sample_data_dir).test.images[:50]
+    expected = as_pixels(images).numpy().reshape(-1, 1, 28, 28)
+    got = np.stack([to_model_input(png(image), Invert.auto, LIMIT) for image in images])
+    assert got.dtype == np.float32
+    assert np.array_equal(got, expected)
+
+
+def test_a_photo_of_dark_ink_becomes_an_mnist_style_digit():
+    pixels = to_model_input(png(digit_on_paper()), Invert.auto, LIMIT)[0]
+    rows, columns = np.nonzero(pixels > 0.1)
+    assert rows.max() - rows.min() + 1 == 20  # the long side fits the 20x20 box
+    assert columns.max() - columns.min() + 1 <= 20
+    centre = np.array([(pixels.sum(1) @ np.arange(28)), (pixels.sum(0) @ np.arange(28))]) / pixels.sum()
+    assert np.abs(centre - 13.5).max() <= 0.5
+    assert pixels[0].max() == 0 and pixels.max() == 1  # black paper, white ink
+
+
+def test_inversion_can_be_forced_off():
+    forced = to_model_input(png(digit_on_paper()), Invert.no, LIMIT)[0]
+    automatic = to_model_input(png(digit_on_paper()), Invert.auto, LIMIT)[0]
+    assert not np.array_equal(forced, automatic)
+
+
+def _ink_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
+    rows, columns = np.nonzero(pixels > 0.5)
+    return rows.min(), rows.max(), columns.min(), columns.max()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA", "P", "CMYK", "I;16"])
+def test_every_colour_mode_gives_the_same_digit(mode):
+    grey = Image.fromarray(digit_on_paper())
+    if mode == "I;16":
+        picture = Image.fromarray(digit_on_paper().astype(np.uint16) * 257)
+    else:
+        picture = grey.convert(mode)
+    format = "JPEG" if mode == "CMYK" else "PNG"
+    reference = to_model_input(encoded(grey), Invert.auto, LIMIT)
+    got = to_model_input(encoded(picture, format), Invert.auto, LIMIT)
+    if format == "JPEG":  # lossy: the same ink box, give or take a pixel
+        assert np.abs(np.subtract(_ink_box(got[0]), _ink_box(reference[0]))).max() <= 1
+    else:
+        assert np.abs(got - reference).max() <= 1 / 255
+
+
+@pytest.mark.parametrize("format", ["JPEG", "GIF", "BMP", "WEBP"])
+def test_accepted_formats(format):
+    got = to_model_input(encoded(Image.fromarray(digit_on_paper()).convert("RGB"), format), Invert.auto, LIMIT)
+    assert got.shape == (1, 28, 28) and got.max() > 0.5
+
+
+def test_exif_orientation_is_honoured():
+    upright = Image.fromarray(digit_on_paper())  # a vertical bar
+    stored = upright.rotate(90, expand=True)  # stored lying down; EXIF says "turn 90 degrees clockwise"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    got = to_model_input(encoded(stored, "JPEG", exif=exif), Invert.auto, LIMIT)[0]
+    rows, columns = np.nonzero(got > 0.5)
+    assert np.ptp(rows) > np.ptp(columns)  # seen as intended: upright
+
+
+def test_transparent_background_counts_as_paper():
+    rgba = np.zeros((100, 100, 4), np.uint8)
+    rgba[20:80, 45:55] = (0, 0, 0, 255)  # black ink on a transparent sheet
+    got = to_model_input(png(rgba), Invert.auto, LIMIT)[0]
+    assert got.max() == 1 and got[0].max() == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        (b"", 422, "empty"),
+        (b"\x00\x01 definitely not an image", 415, "accepted format"),
+        (png_with_header(100_000, 100_000), 422, "limit"),
+        (png(digit_on_paper())[:-40], 422, "corrupt or truncated"),
+    ],
+)
+def test_unusable_uploads_are_rejected_with_a_reason(data, status, message):
+    with pytest.raises(ImageRejected, match=message) as raised:
+        to_model_input(data, Invert.auto, LIMIT)
+    assert raised.value.status == status
+
+
+def test_grid_and_png_round_trip():
+    images = np.random.default_rng(0).random((5, 1, 28, 28)).astype(np.float32)
+    mosaic = grid(images)
+    assert mosaic.shape == (56, 84)
+    np.testing.assert_array_equal(mosaic[28:, 28:56], images[4, 0])
+    decoded = Image.open(__import__("io").BytesIO(png_bytes(mosaic, upscale=3)))
+    assert decoded.size == (84 * 3, 56 * 3) and decoded.mode == "L"
