@@ -1,0 +1,190 @@
+"""Every endpoint, each input form, and each class of error, through FastAPI's test client."""
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.service.conftest import make_client
+from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, fragment: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and fragment in body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+    return body
+
+
+@pytest.fixture(scope="module")
+def digit() -> bytes:
+    return png(digit_on_paper())
+
+
+def test_probes_and_description(client, model_dir):
+    assert client.get("/healthz").json() == {"status": "alive"}
+    description = json.loads((model_dir / "model.json").read_text())
+    assert client.get("/readyz").json() == {"status": "ready", "model_id": description["id"]}
+    assert client.get("/model").json() == description
+
+
+def test_not_ready_before_the_model_is_loaded(model_dir):
+    client = make_client(model_dir)  # not entered: the lifespan has not run
+    assert_problem(client.get("/readyz"), 503, "not ready")
+    assert_problem(client.post("/decode", json={"z": [0, 0]}), 503, "not loaded")
+
+
+def test_encode_raw_body_and_multipart_agree(client, digit):
+    raw = client.post("/encode", content=digit, headers={"Content-Type": "image/png"})
+    form = client.post("/encode", files={"file": ("digit.png", digit, "image/png")})
+    assert raw.status_code == form.status_code == 200
+    assert raw.json() == form.json()
+    body = raw.json()
+    assert body["latent_size"] == len(body["mu"]) == len(body["sigma"]) == 2
+    assert all(s > 0 for s in body["sigma"])
+
+
+def test_encode_batch_is_one_list_in_upload_order(client, digit):
+    other = png(np.fliplr(digit_on_paper()).copy())
+    response = client.post("/encode/batch", files=[("file", ("a.png", digit, "image/png")),
+                                                   ("file", ("b.png", other, "image/png"))])
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [item["filename"] for item in items] == ["a.png", "b.png"]
+    single = client.post("/encode", content=other, headers={"Content-Type": "image/png"}).json()
+    np.testing.assert_allclose(items[1]["mu"], single["mu"], atol=1e-6)
+
+
+def test_encode_takes_the_content_not_the_label(client, digit):
+    jpeg = encoded(Image.open(io.BytesIO(digit)).convert("RGB"), "JPEG")
+    response = client.post("/encode", files={"file": ("digit.png", jpeg, "image/png")})
+    assert response.status_code == 200
+
+
+def test_decode_returns_a_png_by_default(client):
+    response = client.post("/decode", json={"z": [0.5, -0.5]}, params={"upscale": 2})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).size == (56, 56)
+
+
+def test_decode_several_gives_a_grid_or_json(client):
+    z = [[0.0, 0.0], [1.0, 1.0], [-1.0, 2.0]]
+    grid = client.post("/decode", json={"z": z})
+    assert Image.open(io.BytesIO(grid.content)).size == (56, 56)
+    response = client.post("/decode", json={"z": z}, headers={"Accept": "application/json"})
+    images = response.json()["images"]
+    assert [image["z"] for image in images] == z
+    pixels = np.array(images[2]["pixels"])
+    assert pixels.shape == (28, 28) and 0 <= pixels.min() and pixels.max() <= 1
+    from_png = np.asarray(Image.open(io.BytesIO(base64.b64decode(images[2]["png_base64"]))))
+    np.testing.assert_array_equal(from_png, np.round(pixels * 255).astype(np.uint8))
+
+
+def test_sample_is_reproducible_by_seed(client):
+    first = client.get("/sample", params={"n": 4, "seed": 7}, headers={"Accept": "application/json"}).json()
+    again = client.post("/sample", json={"n": 4, "seed": 7}, headers={"Accept": "application/json"}).json()
+    assert first == again and first["seed"] == 7 and len(first["images"]) == 4
+    png_response = client.get("/sample", params={"n": 4})
+    assert png_response.headers["content-type"] == "image/png" and int(png_response.headers["x-seed"]) >= 0
+
+
+def test_temperature_scales_the_draws(client):
+    cold = client.get("/sample", params={"n": 4, "seed": 1, "temperature": 0.5},
+                      headers={"Accept": "application/json"}).json()
+    warm = client.get("/sample", params={"n": 4, "seed": 1}, headers={"Accept": "application/json"}).json()
+    np.testing.assert_allclose(np.array([i["z"] for i in cold["images"]]) * 2,
+                               [i["z"] for i in warm["images"]], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"z": [1.0, 2.0, 3.0]}, "latent size is 2"),
+        ({"z": [[0.0, 0.0], [1.0]]}, "z[1] has 1 values"),
+        ({"z": ["a", 1.0]}, "valid number"),
+        ({"z": []}, "z is empty"),
+        ({"z": [[0.0, 0.0]] * 9}, "the limit is 8"),
+        ({"x": [0, 0]}, "body.z"),
+    ],
+)
+def test_decode_rejects_bad_vectors(client, body, fragment):
+    assert_problem(client.post("/decode", json=body), 422, fragment)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_decode_rejects_non_finite_values(client, literal):
+    response = client.post("/decode", content=f'{{"z": [{literal}, 0]}}', headers={"Content-Type": "application/json"})
+    assert_problem(response, 422, "finite")
+
+
+def test_decode_rejects_malformed_json(client):
+    response = client.post("/decode", content='{"z": [0, ', headers={"Content-Type": "application/json"})
+    assert_problem(response, 422, "JSON")
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [({"n": 0}, "greater than or equal to 1"), ({"n": 17}, "limit of 16"), ({"temperature": 0}, "greater than 0"),
+     ({"temperature": 100}, "less than or equal to 10"), ({"seed": -1}, "greater than or equal to 0"),
+     ({"upscale": 99}, "upscale 99"), ({"n": "many"}, "valid integer")],
+)
+def test_sample_rejects_bad_parameters(client, params, fragment):
+    assert_problem(client.get("/sample", params=params), 422, fragment)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "fragment"),
+    [
+        (b"", "image/png", 422, "empty body"),
+        (b"hello", "text/plain", 415, "not accepted"),
+        (b"\x00" * 100, "image/png", 415, "accepted format"),
+        (png_with_header(100_000, 100_000), "image/png", 422, "limit"),
+        (png(digit_on_paper())[:-40], "image/png", 422, "truncated"),
+        (b"x" * 1_000_001, "image/png", 413, "over 1000000 bytes"),
+    ],
+)
+def test_encode_rejects_bad_uploads(client, content, content_type, status, fragment):
+    assert_problem(client.post("/encode", content=content, headers={"Content-Type": content_type}), status, fragment)
+
+
+def test_encode_counts_streamed_bytes_when_length_is_absent(client):
+    chunks = (b"x" * 100_000 for _ in range(20))  # no Content-Length: chunked transfer
+    assert_problem(client.post("/encode", content=chunks, headers={"Content-Type": "image/png"}), 413, "over")
+
+
+def test_multipart_errors(client, digit):
+    no_file = b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--b--\r\n'
+    response = client.post("/encode", content=no_file, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert_problem(response, 422, "has no file")
+    too_many = [("file", (f"{i}.png", digit, "image/png")) for i in range(9)]
+    assert_problem(client.post("/encode/batch", files=too_many), 422, "the limit is 8")
+    two = too_many[:2]
+    assert_problem(client.post("/encode", files=two), 422, "the limit is 1")
+
+
+def test_unknown_routes_and_methods_use_the_same_shape(client):
+    assert_problem(client.get("/nowhere"), 404, "Not Found")
+    assert_problem(client.put("/encode"), 405, "Method Not Allowed")
+
+
+def test_request_id_is_echoed(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    assert len(client.get("/healthz", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"]) == 32
+
+
+def test_openapi_documents_every_route(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/encode", "/encode/batch", "/decode", "/sample", "/healthz", "/readyz", "/model"} <= set(spec["paths"])
+    encode = spec["paths"]["/encode"]["post"]
+    assert {"image/png", "multipart/form-data"} <= set(encode["requestBody"]["content"])
+    assert {"413", "415", "422"} <= set(encode["responses"])
+    assert client.get("/docs").status_code == 200
