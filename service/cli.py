@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"vae-serve: {error}")
     # Workers build their own app from the environment: hand the command-line overrides down.
     os.environ.update({f"VAE_{key.upper()}": str(value) for key, value in overrides.items()})
+    # uvicorn drains on SIGTERM, then re-raises it under the handler it found: make that a clean exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("service.app:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=logs.configure(settings.log_level), access_log=False,
                 server_header=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)

@@ -1,0 +1,62 @@
+"""A missing, corrupt or inconsistent model folder stops start-up with one clear line."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from service.model import ModelError, VAEModel
+
+
+@pytest.fixture
+def model_copy(tmp_path, model_dir):
+    return shutil.copytree(model_dir, tmp_path / "model")
+
+
+def test_loads_and_answers(model_dir):
+    model = VAEModel.load(model_dir, threads=1)
+    model.warm_up()
+    assert model.latent_size == 2
+
+
+def test_missing_description(tmp_path):
+    with pytest.raises(ModelError, match="model.json: missing"):
+        VAEModel.load(tmp_path, threads=1)
+
+
+def test_tampered_file(model_copy):
+    with (model_copy / "decoder.onnx").open("ab") as file:
+        file.write(b"\0")
+    with pytest.raises(ModelError, match="decoder.onnx: sha256 .* does not match"):
+        VAEModel.load(model_copy, threads=1)
+
+
+def test_missing_file(model_copy):
+    (model_copy / "encoder.onnx").unlink()
+    with pytest.raises(ModelError, match="encoder.onnx: cannot read"):
+        VAEModel.load(model_copy, threads=1)
+
+
+def test_inconsistent_latent_size(model_copy):
+    description = json.loads((model_copy / "model.json").read_text())
+    description["latent_size"] = 3
+    (model_copy / "model.json").write_text(json.dumps(description))
+    with pytest.raises(ModelError, match="latent sizes disagree"):
+        VAEModel.load(model_copy, threads=1)
+
+
+def test_corrupt_description(model_copy):
+    (model_copy / "model.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not a valid model description"):
+        VAEModel.load(model_copy, threads=1)
+
+
+def test_serve_command_exits_with_one_line(model_copy):
+    (model_copy / "encoder.onnx").write_bytes(b"tampered")
+    result = subprocess.run([sys.executable, "-m", "service", "--model-dir", str(model_copy), "--port", "1"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "encoder.onnx: sha256" in result.stderr
