@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VAE_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="VAE_", env_ignore_empty=True, frozen=True)
 
     model_dir: Path = Field(Path("models/mnist"), description="Folder with encoder.onnx, decoder.onnx, model.json.")
     host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 in the container.")
