@@ -9,7 +9,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY training ./training
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --quiet .
+# pip and setuptools are not needed to run: leave them out of the image.
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --quiet . \
+    && /opt/venv/bin/pip uninstall --quiet --yes pip setuptools
 
 FROM python:3.11-slim AS train
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu

@@ -1,0 +1,62 @@
+"""The yardsticks the service is measured against, in the same framework and server.
+
+- no-op endpoints that read the same request as each real endpoint and return a fixed body of the
+  same size: the ceiling of what FastAPI on uvicorn can do with that traffic;
+- the naive path: multipart -> PIL -> torch eager, one model call per request.
+Fixed bodies come from a JSON file named by VAE_BENCH_FIXTURES ({"encode": str, "png": base64}).
+"""
+
+import base64
+import io
+import json
+import os
+
+import numpy as np
+import torch
+from fastapi import FastAPI, Request, Response
+from PIL import Image
+
+from training.config import VAEConfig
+from training.model import VAE
+
+
+def create_app() -> FastAPI:
+    fixtures = json.loads(open(os.environ["VAE_BENCH_FIXTURES"]).read())
+    encode_body = fixtures["encode"].encode()
+    png_body = base64.b64decode(fixtures["png"])
+    torch.set_num_threads(1)
+    model = VAE(VAEConfig(**fixtures["vae"])).eval()
+    app = FastAPI()
+
+    @app.post("/noop/raw")
+    async def noop_raw(request: Request) -> Response:
+        await request.body()
+        return Response(encode_body, media_type="application/json")
+
+    @app.post("/noop/multipart")
+    async def noop_multipart(request: Request) -> Response:
+        form = await request.form(max_files=1000)
+        for _, upload in form.multi_items():
+            await upload.read()
+        return Response(encode_body, media_type="application/json")
+
+    @app.post("/noop/decode")
+    async def noop_decode(request: Request) -> Response:
+        await request.json()
+        return Response(png_body, media_type="image/png")
+
+    @app.get("/noop/sample")
+    async def noop_sample() -> Response:
+        return Response(png_body, media_type="image/png")
+
+    @app.post("/naive/encode")
+    async def naive_encode(request: Request) -> Response:
+        form = await request.form()
+        image = Image.open(io.BytesIO(await form["file"].read())).convert("L").resize((28, 28))
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).reshape(1, 784)
+        with torch.no_grad():
+            mu, logvar = model.encode(x)
+        return Response(json.dumps({"mu": mu[0].tolist(), "sigma": torch.exp(0.5 * logvar)[0].tolist()}),
+                        media_type="application/json")
+
+    return app

@@ -1,0 +1,74 @@
+"""Driving a server with wrk (a real HTTP load generator, in its own process and core)."""
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+LUA = """
+local f = io.open("{body}", "rb")
+wrk.method = "{method}"
+wrk.body = f:read("*all")
+f:close()
+{headers}
+"""
+
+
+@dataclass(frozen=True)
+class Load:
+    """One kind of request: method, path, body and headers."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_request: float
+    errors: int
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * _UNITS[unit]
+
+
+def _cpu_seconds(pid: int) -> float:
+    process = psutil.Process(pid)
+    times = [p.cpu_times() for p in [process, *process.children(recursive=True)]]
+    return sum(t.user + t.system for t in times)
+
+
+def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: int, core: str) -> Result:
+    with tempfile.TemporaryDirectory() as folder:
+        body = Path(folder) / "body"
+        body.write_bytes(load.body)
+        headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in load.headers)
+        script = Path(folder) / "request.lua"
+        script.write_text(LUA.format(body=body, method=load.method, headers=headers))
+        before = _cpu_seconds(server_pid)
+        output = subprocess.run(
+            ["taskset", "-c", core, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+             "-s", str(script), url + load.path],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        cpu = _cpu_seconds(server_pid) - before
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    return Result(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        p50_ms=_milliseconds(re.search(r"50%\s+(\S+)", output).group(1)),
+        p99_ms=_milliseconds(re.search(r"99%\s+(\S+)", output).group(1)),
+        cpu_us_per_request=cpu / max(total, 1) * 1e6,
+        errors=errors,
+    )

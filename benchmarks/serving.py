@@ -1,0 +1,192 @@
+"""Serving benchmark: the real service under wrk, against a no-op ceiling and the naive path.
+
+    python -m benchmarks.serving [--seconds 10] [--smoke] [--model-dir models/mnist]
+
+Server pinned to core 0, wrk to core 1. Prints req/s, p50, p99 and server CPU per request for each
+endpoint at 1, 8 and 64 connections, each endpoint's ratios to its baselines, the batch endpoint's
+cost per image, scaling to two workers, start-up time and memory; writes benchmarks/results/serving.json.
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+from benchmarks.load import Load, Result, run_wrk
+from tests.service.imaging import png
+from tests.service.server import free_port
+from training.data import load_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CORE, LOAD_CORE = "0", "1"
+BOUNDARY = "benchmarkboundary"
+
+
+def multipart(files: list[bytes]) -> bytes:
+    parts = b"".join(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{i}.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n" for i, data in enumerate(files)
+    )
+    return parts + f"--{BOUNDARY}--\r\n".encode()
+
+
+def loads(digit: bytes) -> dict[str, dict[str, Load]]:
+    """For each endpoint, the real request and the same request to its baselines."""
+    form = (("Content-Type", f"multipart/form-data; boundary={BOUNDARY}"),)
+    one, sixty_four = multipart([digit]), multipart([digit] * 64)
+    z = json.dumps({"z": [0.25, -0.5]}).encode()
+    json_header = (("Content-Type", "application/json"),)
+    return {
+        "encode_raw": {"service": Load("POST", "/encode", digit, (("Content-Type", "image/png"),)),
+                       "noop": Load("POST", "/noop/raw", digit, (("Content-Type", "image/png"),)),
+                       "naive": Load("POST", "/naive/encode", one, form)},
+        "encode_multipart": {"service": Load("POST", "/encode", one, form),
+                             "noop": Load("POST", "/noop/multipart", one, form),
+                             "naive": Load("POST", "/naive/encode", one, form)},
+        "decode": {"service": Load("POST", "/decode", z, json_header),
+                   "noop": Load("POST", "/noop/decode", z, json_header)},
+        "sample": {"service": Load("GET", "/sample?n=1&seed=1"), "noop": Load("GET", "/noop/sample")},
+        "encode_batch64": {"service": Load("POST", "/encode/batch", sixty_four, form),
+                           "noop": Load("POST", "/noop/multipart", sixty_four, form)},
+    }
+
+
+@contextmanager
+def server(command: list[str], core: str, env: dict[str, str] | None = None):
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(["taskset", "-c", core, *command, "--port", str(port)],
+                               env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {process.returncode}")
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code in (200, 404):
+                    break
+            except httpx.TransportError:
+                time.sleep(0.01)
+        yield url, process.pid, time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def worker_rss_mb(pid: int) -> list[float]:
+    process = psutil.Process(pid)
+    workers = process.children(recursive=True) or [process]
+    return [round(p.memory_info().rss / 2**20, 1) for p in workers if "python" in p.name()]
+
+
+def mean_batch_size(url: str) -> float:
+    text = httpx.get(url + "/metrics").text
+    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{graph="encoder"\} (\S+)', text))
+    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{graph="encoder"\} (\S+)', text))
+    return total / count if count else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--smoke", action="store_true", help="1 s runs at 8 connections: keeps the harness working")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving.json")
+    args = parser.parse_args()
+    seconds, connections = (1, [8]) if args.smoke else (args.seconds, [1, 8, 64])
+
+    digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
+    requests = loads(digit)
+    service_command = [sys.executable, "-m", "service", "--model-dir", str(args.model_dir)]
+    service_env = {"VAE_MAX_IN_FLIGHT": "10000", "VAE_LOG_LEVEL": "warning"}
+    results: dict = {"runs": [], "seconds": seconds}
+
+    def measure(name: str, variant: str, url: str, pid: int) -> None:
+        for conns in connections:
+            result = run_wrk(url, requests[name][variant], conns, seconds, pid, LOAD_CORE)
+            results["runs"].append({"endpoint": name, "variant": variant, "connections": conns, **asdict(result)})
+            print(f"{name:17} {variant:8} c={conns:<3} {result.requests_per_second:9.0f} req/s  "
+                  f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                  f"cpu {result.cpu_us_per_request:6.0f} us/req  errors {result.errors}", flush=True)
+
+    with server(service_command, SERVER_CORE, service_env) as (url, pid, _):
+        with httpx.Client(base_url=url) as http:
+            encode_body = http.post("/encode", content=digit, headers={"Content-Type": "image/png"}).text
+            png_body = http.post("/decode", json={"z": [0.25, -0.5]}).content
+            vae = http.get("/model").json()["training"]["vae"]
+        for name in requests:
+            measure(name, "service", url, pid)
+        results["mean_encoder_batch"] = round(mean_batch_size(url), 2)
+        results["rss_mb_per_worker"] = worker_rss_mb(pid)
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as fixtures:
+        json.dump({"encode": encode_body, "png": base64.b64encode(png_body).decode(), "vae": vae}, fixtures)
+        fixtures.flush()
+        baseline_command = [sys.executable, "-m", "uvicorn", "benchmarks.baselines:create_app", "--factory",
+                            "--no-access-log", "--log-level", "warning"]
+        with server(baseline_command, SERVER_CORE, {"VAE_BENCH_FIXTURES": fixtures.name}) as (url, pid, _):
+            for name in requests:
+                measure(name, "noop", url, pid)
+            measure("encode_multipart", "naive", url, pid)
+
+    if not args.smoke:
+        for workers in (1, 2):
+            with server([*service_command, "--workers", str(workers)], "0,1", service_env) as (url, pid, _):
+                result = run_wrk(url, requests["encode_raw"]["service"], 64, seconds, pid, LOAD_CORE)
+                results[f"workers_{workers}_req_s"] = result.requests_per_second
+                print(f"encode_raw with {workers} worker(s), c=64: {result.requests_per_second:.0f} req/s")
+    startups = []
+    for _ in range(1 if args.smoke else 5):
+        with server(service_command, SERVER_CORE, service_env) as (_, _, seconds_to_ready):
+            startups.append(seconds_to_ready)
+    results["startup_seconds_median"] = round(statistics.median(startups), 3)
+    report(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+
+
+def report(results: dict) -> None:
+    def run(endpoint: str, variant: str, conns: int) -> dict | None:
+        return next((r for r in results["runs"] if (r["endpoint"], r["variant"], r["connections"]) ==
+                     (endpoint, variant, conns)), None)
+
+    print("\nratios (service / baseline, same run):")
+    conns_seen = sorted({r["connections"] for r in results["runs"]})
+    for endpoint in ("encode_raw", "encode_multipart", "decode", "sample", "encode_batch64"):
+        for conns in conns_seen:
+            service, noop = run(endpoint, "service", conns), run(endpoint, "noop", conns)
+            naive = run("encode_multipart", "naive", conns) if endpoint.startswith("encode_") else None
+            line = f"  {endpoint:17} c={conns:<3} vs no-op {service['requests_per_second'] / noop['requests_per_second']:.2f}x"
+            if naive and endpoint != "encode_batch64":
+                line += f", vs naive {service['requests_per_second'] / naive['requests_per_second']:.2f}x"
+            if conns == 64:
+                line += f", p99 {service['p99_ms'] / noop['p99_ms']:.2f}x the no-op's"
+            print(line)
+    batch, noop = run("encode_batch64", "service", 1), run("encode_batch64", "noop", 1)
+    if batch and noop:
+        per_image = (batch["p50_ms"] - noop["p50_ms"]) * 1000 / 64
+        results["batch64_us_per_image_excluding_upload"] = round(per_image, 1)
+        print(f"  /encode/batch of 64: {per_image:.1f} us per image beyond the no-op upload (p50, c=1)")
+    if "workers_2_req_s" in results:
+        print(f"  2 workers / 1 worker at c=64: {results['workers_2_req_s'] / results['workers_1_req_s']:.2f}x")
+    print(f"  mean encoder batch under load: {results['mean_encoder_batch']}")
+    print(f"  start to ready (median): {results['startup_seconds_median']} s; "
+          f"RSS per worker: {results['rss_mb_per_worker']} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The Docker image and the compose stack, built from a clean checkout and run for real.
+
+Needs a container engine behind the Docker API (`docker`, `docker-compose`, and `podman` for the
+HEALTHCHECK): on these machines `bash ../shared/container/setup.sh; source ../shared/container/env.sh`.
+Run with `pytest -m container -s` to see the figures it prints (image size, build and start times).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, SAMPLE_DATA
+from tests.service.server import free_port
+from training.data import load_dataset
+
+pytestmark = pytest.mark.container
+IMAGE = "vae-service:check"
+CONTAINER = "vae-check"
+PROJECT = "vaecheck"
+
+
+def sh(*command: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 1800,
+       check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def wait_ready(url: str, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready within {timeout} s")
+
+
+def digit_png() -> bytes:
+    from tests.service.imaging import png
+
+    return png(load_dataset(SAMPLE_DATA).test.images[0])
+
+
+def exercise(url: str) -> str:
+    """encode a real digit, decode its mu, sample, and send one invalid request; returns the model id."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        encoded = http.post("/encode", content=digit_png(), headers={"Content-Type": "image/png"})
+        assert encoded.status_code == 200, encoded.text
+        decoded = http.post("/decode", json={"z": encoded.json()["mu"]})
+        assert decoded.status_code == 200 and decoded.headers["content-type"] == "image/png"
+        sampled = http.get("/sample", params={"n": 4, "seed": 0})
+        assert sampled.status_code == 200 and sampled.content.startswith(b"\x89PNG")
+        invalid = http.post("/decode", json={"z": [1.0]})
+        assert invalid.status_code == 422 and invalid.headers["content-type"] == "application/problem+json"
+        print(f"  {url}: encode {encoded.json()['mu']}, decode {len(decoded.content)} B PNG, sample ok, "
+              f"invalid -> {invalid.status_code}")
+        return http.get("/model").json()["id"]
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """A clean clone of the committed tree, with the torch wheel pip is configured to find."""
+    if shutil.which("docker") is None or sh("docker", "info", check=False).returncode != 0:
+        pytest.fail("no container engine answers `docker info` (see ../shared/container/README.md)")
+    clone = tmp_path_factory.mktemp("checkout") / "vae"
+    sh("git", "clone", "--quiet", str(REPO), str(clone))
+    wheel_dirs = sh("pip", "config", "get", "global.find-links", check=False).stdout.split()
+    for wheel in (w for d in wheel_dirs for w in Path(d).glob("torch-2.13.0*.whl")):
+        shutil.copy(wheel, clone / "wheels")
+    return clone
+
+
+@pytest.fixture(scope="module")
+def image(checkout) -> str:
+    started = time.monotonic()
+    sh("docker", "build", "-t", IMAGE, "--target", "runtime", ".", cwd=checkout)
+    print(f"\n  build: {time.monotonic() - started:.0f} s")
+    return IMAGE
+
+
+def test_image_has_no_torch_and_no_root(image):
+    probe = "import importlib.util as u, os; print(u.find_spec('torch') is None, os.getuid())"
+    no_torch, uid = sh("docker", "run", "--rm", image, "python", "-c", probe).stdout.split()
+    assert no_torch == "True", "torch is in the runtime image"
+    assert uid != "0", "the image runs as root"
+    assert sh("docker", "run", "--rm", image, "sh", "-c", "command -v gcc cc || true").stdout.strip() == ""
+    size = int(sh("podman", "image", "inspect", "--format", "{{.Size}}", image).stdout)
+    base = int(sh("podman", "image", "inspect", "--format", "{{.Size}}", "python:3.11-slim").stdout)
+    print(f"  image size: {size / 1e6:.0f} MB in all, {(size - base) / 1e6:.0f} MB over the base image")
+
+
+def test_container_serves_checks_health_and_stops_gracefully(image):
+    port = free_port()
+    sh("docker", "rm", "-f", CONTAINER, check=False)
+    try:
+        started = time.monotonic()
+        sh("docker", "run", "-d", "--name", CONTAINER, "-p", f"127.0.0.1:{port}:8000", image)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url)
+        print(f"  container start to ready: {time.monotonic() - started:.1f} s")
+        assert sh("podman", "healthcheck", "run", CONTAINER, check=False).returncode == 0
+        exercise(url)
+
+        result = {}
+        body = digit_png()
+
+        def slow_upload():
+            yield body[:50]
+            time.sleep(2)
+            yield body[50:]
+
+        def request():
+            result["response"] = httpx.post(f"{url}/encode", content=slow_upload(),
+                                            headers={"Content-Type": "image/png"}, timeout=60)
+
+        thread = threading.Thread(target=request)
+        thread.start()
+        time.sleep(0.5)
+        sh("docker", "stop", "-t", "30", CONTAINER)  # SIGTERM while the upload is half done
+        thread.join()
+        assert result["response"].status_code == 200
+        state = json.loads(sh("docker", "inspect", CONTAINER).stdout)[0]["State"]
+        print(f"  SIGTERM with a request in flight: request {result['response'].status_code}, "
+              f"exit code {state['ExitCode']}")
+        assert state["ExitCode"] == 0
+    finally:
+        sh("docker", "rm", "-f", CONTAINER, check=False)
+
+
+def test_compose_serves_trains_and_switches_model(checkout):
+    port = str(free_port())
+    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
+    compose = ("docker-compose", "-p", PROJECT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        started = time.monotonic()
+        sh(*compose, "up", "-d", "--build", "api", cwd=checkout, env=env)
+        wait_ready(url)
+        print(f"  compose up (build included) to ready: {time.monotonic() - started:.0f} s")
+        bundled = exercise(url)
+
+        started = time.monotonic()
+        sh(*compose, "--profile", "train", "build", "train", cwd=checkout, env=env)
+        sh(*compose, "--profile", "train", "run", "--rm", "train", "--epochs", "1", "--iw-samples", "20",
+           "--iw-images", "20", "--validation-size", "100", cwd=checkout, env=env)
+        print(f"  train profile (build and one epoch on 600 digits): {time.monotonic() - started:.0f} s")
+
+        sh(*compose, "up", "-d", "api", cwd=checkout, env={**env, "VAE_MODEL_DIR": "/models/current"})
+        wait_ready(url)
+        trained = exercise(url)
+        print(f"  model id: {bundled} -> {trained}")
+        assert trained != bundled
+    finally:
+        sh(*compose, "--profile", "train", "down", "-v", "--remove-orphans", cwd=checkout, env=env, check=False)
