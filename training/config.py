@@ -21,7 +21,7 @@ class VAEConfig(BaseModel):
         (512, 256), description="Hidden widths of the encoder; the decoder mirrors them."
     )
     likelihood: Likelihood = Field(
-        "bernoulli",
+        "gaussian",
         description="P(X|z): 'gaussian' is N(f(z), sigma^2 I) as the design says; 'bernoulli' "
         "is the literature's choice, comparable with published numbers.",
     )
@@ -43,7 +43,7 @@ class TrainConfig(BaseModel):
     learning_rate: PositiveFloat = 2e-3
     min_learning_rate: float = Field(1e-5, ge=0, description="End of the cosine learning-rate schedule.")
     kl_warmup_epochs: int = Field(
-        0, ge=0, description="Epochs over which the KL weight rises linearly from 0 to 1."
+        10, ge=0, description="Epochs over which the KL weight rises linearly from 0 to 1."
     )
     patience: PositiveInt = Field(10, description="Stop after this many epochs without a better validation ELBO.")
     validation_size: PositiveInt = Field(5000, description="Training images held out for model selection.")
