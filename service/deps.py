@@ -9,11 +9,11 @@ from service.errors import Problem
 from service.inference import Inference
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_inference(request: Request) -> Inference:
+async def get_inference(request: Request) -> Inference:
     inference = request.app.state.inference
     if inference is None:
         raise Problem(503, "model not loaded yet", {"Retry-After": "1"})

@@ -21,7 +21,7 @@ INK_THRESHOLD = 0.1  # of full scale, after the background is subtracted
 
 
 class Invert(str, Enum):
-    auto = "auto"  # invert when the picture's border is lighter than mid-grey (dark ink on paper)
+    auto = "auto"  # invert when the picture's border is lighter than mid-grey on average (ink on paper)
     yes = "yes"
     no = "no"
 
@@ -100,7 +100,7 @@ def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
 def to_model_input(data: bytes, invert: Invert, max_pixels: int) -> np.ndarray:
     """An uploaded image's bytes -> float32 (1, 28, 28) in [0, 1], white digit on black."""
     pixels = _grey(_open(data, max_pixels))
-    if invert is Invert.yes or (invert is Invert.auto and np.median(_border(pixels)) > 0.5):
+    if invert is Invert.yes or (invert is Invert.auto and _border(pixels).mean() > 0.5):
         pixels = 1.0 - pixels
     if pixels.shape == (SIDE, SIDE):
         return pixels[None]
