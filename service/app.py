@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from service import errors
 from service.config import Settings
 from service.inference import Inference
-from service.middleware import Limits, RequestContext
+from service.middleware import Limits, RequestContext, RequireApiKey
 from service.model import VAEModel
 from service.routes import encode, generate, health
 
@@ -47,5 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"])
     app.add_middleware(Limits, settings=settings)
+    if settings.api_key is not None:
+        app.add_middleware(RequireApiKey, api_key=settings.api_key.get_secret_value())
     app.add_middleware(RequestContext)
     return app

@@ -1,6 +1,7 @@
 """ASGI middleware: request ids, logs and metrics around every request; limits before any route."""
 
 import asyncio
+import hmac
 import logging
 import re
 import time
@@ -14,7 +15,8 @@ from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
 
 log = logging.getLogger("service")
 
-EXEMPT_PATHS = {"/healthz", "/readyz", "/metrics"}  # probes must answer even when the service is full
+PROBE_PATHS = {"/healthz", "/readyz"}
+EXEMPT_PATHS = PROBE_PATHS | {"/metrics"}  # must answer even when the service is full
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -138,3 +140,28 @@ class Limits:
         finally:
             self.in_flight -= 1
             IN_FLIGHT.dec()
+
+
+class RequireApiKey:
+    """With an API key set, every request but the probes must carry it, as `Authorization: Bearer
+    KEY` or `X-API-Key: KEY`; compared in constant time, refused with one message whatever was wrong."""
+
+    def __init__(self, app: ASGIApp, api_key: str):
+        self.app = app
+        self.key = api_key.encode()
+
+    def _offered(self, scope: Scope) -> bytes:
+        authorization = _header(scope, b"authorization") or ""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            return token.strip().encode()
+        return (_header(scope, b"x-api-key") or "").encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PROBE_PATHS or scope["method"] == "OPTIONS":
+            return await self.app(scope, receive, send)
+        if not hmac.compare_digest(self._offered(scope), self.key):
+            REJECTED.labels("unauthorized").inc()
+            return await send_problem(send, scope, 401, "missing or invalid API key",
+                                      [(b"www-authenticate", b'Bearer realm="vae"')])
+        await self.app(scope, receive, send)
