@@ -1,0 +1,60 @@
+"""The model that ships in models/mnist: complete, intact, and as good as its card says."""
+
+import json
+
+import numpy as np
+import onnxruntime
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from service.model import VAEModel
+from tests.conftest import BUNDLED_MODEL, FULL_MNIST
+from training.data import MNIST_SHA256, load_dataset
+
+
+@pytest.fixture(scope="module")
+def description() -> dict:
+    return json.loads((BUNDLED_MODEL / "model.json").read_text())
+
+
+def test_bundled_model_loads_and_is_intact():
+    model = VAEModel.load(BUNDLED_MODEL, threads=1)
+    model.warm_up()
+    assert model.latent_size == 2
+
+
+def test_bundled_model_card_meets_the_targets(description):
+    metrics = description["metrics"]
+    assert description["data_sha256"] == MNIST_SHA256  # trained on the real, full MNIST
+    assert metrics["test_images"] == 10_000
+    assert metrics["bernoulli_test_loss"] <= 150
+    assert metrics["knn5_accuracy"] >= 0.75
+    assert metrics["importance_weighted_log_likelihood"]["samples"] >= 1000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL_MNIST.is_dir(), reason="needs the full MNIST files")
+def test_card_figures_reproduce_from_the_onnx_files(description):
+    """Recomputed from the exported graphs alone, without the training code's model."""
+    dataset = load_dataset(FULL_MNIST)
+    encoder = onnxruntime.InferenceSession(BUNDLED_MODEL / "encoder.onnx")
+    decoder = onnxruntime.InferenceSession(BUNDLED_MODEL / "decoder.onnx")
+
+    def encode(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pixels = (images.astype(np.float32) / 255.0)[:, None]
+        return encoder.run(None, {"image": pixels})
+
+    train_mu, _ = encode(dataset.train.images)
+    test_mu, test_sigma = encode(dataset.test.images)
+    knn = KNeighborsClassifier(5).fit(train_mu, dataset.train.labels).score(test_mu, dataset.test.labels)
+    assert knn == pytest.approx(description["metrics"]["knn5_accuracy"], abs=1e-3)
+
+    rng = np.random.default_rng(0)
+    z = test_mu + test_sigma * rng.standard_normal(test_mu.shape, dtype=np.float32)
+    means = np.clip(decoder.run(None, {"z": z})[0].reshape(len(z), -1), 1e-7, 1 - 1e-7).astype(np.float64)
+    x = dataset.test.images.reshape(len(z), -1) / 255.0
+    bce = -(x * np.log(means) + (1 - x) * np.log(1 - means)).sum(1)
+    kl = 0.5 * (test_mu**2 + test_sigma**2 - 1 - 2 * np.log(test_sigma)).sum(1)
+    loss = float((bce + kl).mean())
+    assert loss == pytest.approx(description["metrics"]["bernoulli_test_loss"], abs=1.0)
+    assert loss <= 150
