@@ -22,7 +22,10 @@ COPY wheels/ /wheels/
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY training ./training
-RUN pip install --quiet --find-links /wheels --extra-index-url "$TORCH_INDEX_URL" ".[train]" && rm -rf /wheels
+# An empty TORCH_INDEX_URL means: torch only from wheels/ (and the default index, which would
+# bring a CUDA build). The index is only consulted when it is set.
+RUN pip install --quiet --find-links /wheels ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} ".[train]" \
+    && rm -rf /wheels
 USER vae
 ENTRYPOINT ["vae-train", "train", "--data-dir", "/data", "--out-dir", "/runs/current", "--export-dir", "/models/current"]
 

@@ -141,7 +141,9 @@ def test_container_serves_checks_health_and_stops_gracefully(image):
 
 def test_compose_serves_trains_and_switches_model(checkout):
     port = str(free_port())
-    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
+    # No torch index: this machine reaches PyPI only, so torch comes from the wheel in wheels/.
+    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample"),
+           "TORCH_INDEX_URL": ""}
     compose = ("docker-compose", "-p", PROJECT)
     url = f"http://127.0.0.1:{port}"
     try:
