@@ -22,7 +22,8 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 serve: $(VENV)/.serve  ## set up, then serve models/mnist on http://127.0.0.1:8000
 	$(BIN)/vae-serve
 
-test: $(VENV)/.dev  ## set up, then run the test suite (no containers)
+test: $(VENV)/.dev  ## set up, then lint and run the test suite (no containers)
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 test-all: $(VENV)/.dev  ## the suite plus the slow, full-data checks

@@ -56,7 +56,9 @@ def create_app() -> FastAPI:
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).reshape(1, 784)
         with torch.no_grad():
             mu, logvar = model.encode(x)
-        return Response(json.dumps({"mu": mu[0].tolist(), "sigma": torch.exp(0.5 * logvar)[0].tolist()}),
-                        media_type="application/json")
+        return Response(
+            json.dumps({"mu": mu[0].tolist(), "sigma": torch.exp(0.5 * logvar)[0].tolist()}),
+            media_type="application/json",
+        )
 
     return app

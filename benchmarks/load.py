@@ -57,9 +57,22 @@ def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: 
         script.write_text(LUA.format(body=body, method=load.method, headers=headers))
         before = _cpu_seconds(server_pid)
         output = subprocess.run(
-            ["taskset", "-c", core, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-             "-s", str(script), url + load.path],
-            capture_output=True, text=True, check=True,
+            [
+                "taskset",
+                "-c",
+                core,
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                url + load.path,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         cpu = _cpu_seconds(server_pid) - before
     total = int(re.search(r"(\d+) requests in", output).group(1))

@@ -22,10 +22,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import httpx
-import numpy as np
 import psutil
 
-from benchmarks.load import Load, Result, run_wrk
+from benchmarks.load import Load, run_wrk
 from tests.service.imaging import png
 from tests.service.server import free_port
 from training.data import load_dataset
@@ -38,7 +37,10 @@ BOUNDARY = "benchmarkboundary"
 def multipart(files: list[bytes]) -> bytes:
     parts = b"".join(
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{i}.png"\r\n'
-        f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n" for i, data in enumerate(files)
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+        for i, data in enumerate(files)
     )
     return parts + f"--{BOUNDARY}--\r\n".encode()
 
@@ -50,17 +52,25 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
     z = json.dumps({"z": [0.25, -0.5]}).encode()
     json_header = (("Content-Type", "application/json"),)
     return {
-        "encode_raw": {"service": Load("POST", "/encode", digit, (("Content-Type", "image/png"),)),
-                       "noop": Load("POST", "/noop/raw", digit, (("Content-Type", "image/png"),)),
-                       "naive": Load("POST", "/naive/encode", one, form)},
-        "encode_multipart": {"service": Load("POST", "/encode", one, form),
-                             "noop": Load("POST", "/noop/multipart", one, form),
-                             "naive": Load("POST", "/naive/encode", one, form)},
-        "decode": {"service": Load("POST", "/decode", z, json_header),
-                   "noop": Load("POST", "/noop/decode", z, json_header)},
+        "encode_raw": {
+            "service": Load("POST", "/encode", digit, (("Content-Type", "image/png"),)),
+            "noop": Load("POST", "/noop/raw", digit, (("Content-Type", "image/png"),)),
+            "naive": Load("POST", "/naive/encode", one, form),
+        },
+        "encode_multipart": {
+            "service": Load("POST", "/encode", one, form),
+            "noop": Load("POST", "/noop/multipart", one, form),
+            "naive": Load("POST", "/naive/encode", one, form),
+        },
+        "decode": {
+            "service": Load("POST", "/decode", z, json_header),
+            "noop": Load("POST", "/noop/decode", z, json_header),
+        },
         "sample": {"service": Load("GET", "/sample?n=1&seed=1"), "noop": Load("GET", "/noop/sample")},
-        "encode_batch64": {"service": Load("POST", "/encode/batch", sixty_four, form),
-                           "noop": Load("POST", "/noop/multipart", sixty_four, form)},
+        "encode_batch64": {
+            "service": Load("POST", "/encode/batch", sixty_four, form),
+            "noop": Load("POST", "/noop/multipart", sixty_four, form),
+        },
     }
 
 
@@ -68,9 +78,12 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
 def server(command: list[str], core: str, env: dict[str, str] | None = None):
     port = free_port()
     started = time.perf_counter()
-    process = subprocess.Popen(["taskset", "-c", core, *command, "--port", str(port)],
-                               env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["taskset", "-c", core, *command, "--port", str(port)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -119,9 +132,12 @@ def main() -> None:
         for conns in connections:
             result = run_wrk(url, requests[name][variant], conns, seconds, pid, LOAD_CORE)
             results["runs"].append({"endpoint": name, "variant": variant, "connections": conns, **asdict(result)})
-            print(f"{name:17} {variant:8} c={conns:<3} {result.requests_per_second:9.0f} req/s  "
-                  f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-                  f"cpu {result.cpu_us_per_request:6.0f} us/req  errors {result.errors}", flush=True)
+            print(
+                f"{name:17} {variant:8} c={conns:<3} {result.requests_per_second:9.0f} req/s  "
+                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                f"cpu {result.cpu_us_per_request:6.0f} us/req  errors {result.errors}",
+                flush=True,
+            )
 
     with server(service_command, SERVER_CORE, service_env) as (url, pid, _):
         with httpx.Client(base_url=url) as http:
@@ -136,8 +152,16 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json") as fixtures:
         json.dump({"encode": encode_body, "png": base64.b64encode(png_body).decode(), "vae": vae}, fixtures)
         fixtures.flush()
-        baseline_command = [sys.executable, "-m", "uvicorn", "benchmarks.baselines:create_app", "--factory",
-                            "--no-access-log", "--log-level", "warning"]
+        baseline_command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.baselines:create_app",
+            "--factory",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         with server(baseline_command, SERVER_CORE, {"VAE_BENCH_FIXTURES": fixtures.name}) as (url, pid, _):
             for name in requests:
                 measure(name, "noop", url, pid)
@@ -161,8 +185,14 @@ def main() -> None:
 
 def report(results: dict) -> None:
     def run(endpoint: str, variant: str, conns: int) -> dict | None:
-        return next((r for r in results["runs"] if (r["endpoint"], r["variant"], r["connections"]) ==
-                     (endpoint, variant, conns)), None)
+        return next(
+            (
+                r
+                for r in results["runs"]
+                if (r["endpoint"], r["variant"], r["connections"]) == (endpoint, variant, conns)
+            ),
+            None,
+        )
 
     print("\nratios (service / baseline, same run):")
     conns_seen = sorted({r["connections"] for r in results["runs"]})
@@ -170,9 +200,10 @@ def report(results: dict) -> None:
         for conns in conns_seen:
             service, noop = run(endpoint, "service", conns), run(endpoint, "noop", conns)
             naive = run("encode_multipart", "naive", conns) if endpoint.startswith("encode_") else None
-            line = f"  {endpoint:17} c={conns:<3} vs no-op {service['requests_per_second'] / noop['requests_per_second']:.2f}x"
+            speed = service["requests_per_second"]
+            line = f"  {endpoint:17} c={conns:<3} vs no-op {speed / noop['requests_per_second']:.2f}x"
             if naive and endpoint != "encode_batch64":
-                line += f", vs naive {service['requests_per_second'] / naive['requests_per_second']:.2f}x"
+                line += f", vs naive {speed / naive['requests_per_second']:.2f}x"
             if conns == 64:
                 line += f", p99 {service['p99_ms'] / noop['p99_ms']:.2f}x the no-op's"
             print(line)
@@ -184,8 +215,10 @@ def report(results: dict) -> None:
     if "workers_2_req_s" in results:
         print(f"  2 workers / 1 worker at c=64: {results['workers_2_req_s'] / results['workers_1_req_s']:.2f}x")
     print(f"  mean encoder batch under load: {results['mean_encoder_batch']}")
-    print(f"  start to ready (median): {results['startup_seconds_median']} s; "
-          f"RSS per worker: {results['rss_mb_per_worker']} MB")
+    print(
+        f"  start to ready (median): {results['startup_seconds_median']} s; "
+        f"RSS per worker: {results['rss_mb_per_worker']} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import argparse
 import json
 import statistics
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,7 @@ def training_gflop_per_image(vae: VAEConfig) -> float:
     """Forward 2 FLOP per multiply-add, backward twice the forward: 6 x the weights' MACs."""
     encoder = (784, *vae.hidden_sizes, 2 * vae.latent_size)
     decoder = (vae.latent_size, *reversed(vae.hidden_sizes), 784)
-    macs = sum(a * b for widths in (encoder, decoder) for a, b in zip(widths, widths[1:]))
+    macs = sum(a * b for widths in (encoder, decoder) for a, b in pairwise(widths))
     return 6 * macs / 1e9
 
 
@@ -105,8 +106,15 @@ def main() -> None:
     data_dir = args.data_dir if args.data_dir.is_dir() and not args.smoke else ROOT / "tests" / "data" / "mnist-sample"
     torch.set_num_threads(1)
     dataset = load_dataset(data_dir)
-    config = TrainConfig(data_dir=data_dir, out_dir=Path("unused"), vae=SHAPE, batch_size=BATCH, epochs=10,
-                         kl_warmup_epochs=0, train_limit=600 if args.smoke else None)
+    config = TrainConfig(
+        data_dir=data_dir,
+        out_dir=Path("unused"),
+        vae=SHAPE,
+        batch_size=BATCH,
+        epochs=10,
+        kl_warmup_epochs=0,
+        train_limit=600 if args.smoke else None,
+    )
     trainer = Trainer(config, split_training_set(dataset, config))
     images = dataset.train.images[: len(trainer.splits.train)]  # the same number of images in both loops
     rounds = 1 if args.smoke else args.epochs
@@ -114,15 +122,25 @@ def main() -> None:
     project = statistics.median(project_epoch(trainer) for _ in range(rounds))
     rate = matmul_gflops(0.5 if args.smoke else 3.0)
     floor = training_gflop_per_image(SHAPE) * len(images) / rate
-    results = {"images_per_epoch": len(images), "reference_s": reference, "project_s": project,
-               "matmul_gflops": rate, "flop_floor_s": floor, "project_vs_reference": project / reference,
-               "project_vs_floor": project / floor}
+    results = {
+        "images_per_epoch": len(images),
+        "reference_s": reference,
+        "project_s": project,
+        "matmul_gflops": rate,
+        "flop_floor_s": floor,
+        "project_vs_reference": project / reference,
+        "project_vs_floor": project / floor,
+    }
     print(f"images per epoch {len(images)}; 784-400-20 Bernoulli, batch {BATCH}, 1 thread")
     print(f"  reference loop (DataLoader, per-image tensors): {reference:7.2f} s")
-    print(f"  project trainer (in-memory batches):            {project:7.2f} s  "
-          f"= {project / reference:.2f}x the reference")
-    print(f"  FLOP floor at {rate:.0f} GFLOP/s matmul:            {floor:7.2f} s  "
-          f"-> project at {project / floor:.2f}x the floor")
+    print(
+        f"  project trainer (in-memory batches):            {project:7.2f} s  "
+        f"= {project / reference:.2f}x the reference"
+    )
+    print(
+        f"  FLOP floor at {rate:.0f} GFLOP/s matmul:            {floor:7.2f} s  "
+        f"-> project at {project / floor:.2f}x the floor"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
 

@@ -44,8 +44,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (encode, generate, health):
         app.include_router(module.router)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
+        )
     app.add_middleware(Limits, settings=settings)
     if settings.api_key is not None:
         app.add_middleware(RequireApiKey, api_key=settings.api_key.get_secret_value())

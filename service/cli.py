@@ -17,8 +17,11 @@ SHUTDOWN_GRACE_SECONDS = 20
 
 
 def _parse(argv: list[str] | None) -> dict[str, object]:
-    parser = argparse.ArgumentParser(prog="vae-serve", description="Serve the VAE. Options override VAE_* "
-                                     "environment variables; the rest of the settings come from there.")
+    parser = argparse.ArgumentParser(
+        prog="vae-serve",
+        description="Serve the VAE. Options override VAE_* "
+        "environment variables; the rest of the settings come from there.",
+    )
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     parser.add_argument("--workers", type=int)
@@ -40,6 +43,14 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update({f"VAE_{key.upper()}": str(value) for key, value in overrides.items()})
     # uvicorn drains on SIGTERM, then re-raises it under the handler it found: make that a clean exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run("service.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_config=logs.configure(settings.log_level), access_log=False,
-                server_header=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=logs.configure(settings.log_level),
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )

@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     max_samples: PositiveInt = Field(64, description="Largest n for /sample.")
     max_upscale: PositiveInt = Field(16, description="Largest upscale factor for returned PNGs.")
     batch_wait_ms: float = Field(
-        0.0, ge=0, le=100,
+        0.0,
+        ge=0,
+        le=100,
         description="Under concurrency, how long a model call waits for more requests to join its batch.",
     )
     max_in_flight: PositiveInt = Field(256, description="Requests in progress beyond which new ones get 503.")
@@ -36,4 +38,3 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         return [origin.strip() for origin in value.split(",") if origin.strip()] if isinstance(value, str) else value
-

@@ -38,19 +38,29 @@ class Problem(HTTPException):
 
 
 def problem_body(status: int, detail: str, request_id: str, errors: list | None = None) -> bytes:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
-            "request_id": request_id}
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+    }
     if errors:
         body["errors"] = errors
     return orjson.dumps(body)
 
 
-def problem_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None,
-                     errors: list | None = None) -> Response:
+def problem_response(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None, errors: list | None = None
+) -> Response:
     request_id = request.scope.get("state", {}).get("request_id", "")
     log.info("request refused", extra={"request_id": request_id, "status": status, "detail": detail})
-    return Response(problem_body(status, detail, request_id, errors), status_code=status,
-                    headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+    return Response(
+        problem_body(status, detail, request_id, errors),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict]:

@@ -8,7 +8,7 @@ and white-on-black, so an MNIST image reaches the model bit for bit as in traini
 
 import io
 import warnings
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,7 +20,7 @@ ACCEPTED_MEDIA_TYPES = {"image/png", "image/jpeg", "image/gif", "image/bmp", "im
 INK_THRESHOLD = 0.1  # of full scale, after the background is subtracted
 
 
-class Invert(str, Enum):
+class Invert(StrEnum):
     auto = "auto"  # invert when the picture's border is lighter than mid-grey on average (ink on paper)
     yes = "yes"
     no = "no"

@@ -18,8 +18,9 @@ class Batcher:
     wait up to max_wait_s for more, unless the batch is already full.
     """
 
-    def __init__(self, graph: str, run: Callable[[np.ndarray], tuple[np.ndarray, ...]], max_batch: int,
-                 max_wait_s: float):
+    def __init__(
+        self, graph: str, run: Callable[[np.ndarray], tuple[np.ndarray, ...]], max_batch: int, max_wait_s: float
+    ):
         self._graph = graph
         self._run = run
         self._max_batch = max_batch

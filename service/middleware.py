@@ -33,12 +33,21 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_problem(send: Send, scope: Scope, status: int, detail: str,
-                       headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def send_problem(
+    send: Send, scope: Scope, status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()
+) -> None:
     body = problem_body(status, detail, scope.get("state", {}).get("request_id", ""))
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -62,8 +71,11 @@ class RequestContext:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
-                                      *SECURITY_HEADERS]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                    *SECURITY_HEADERS,
+                ]
             await send(message)
 
         began = time.perf_counter()
@@ -72,16 +84,24 @@ class RequestContext:
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             if not started:
-                await send_problem(send_with_context, scope, 500,
-                                   "internal error; quote the request id when reporting it")
+                await send_problem(
+                    send_with_context, scope, 500, "internal error; quote the request id when reporting it"
+                )
         finally:
             seconds = time.perf_counter() - began
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(route, scope["method"], str(status)).inc()
             LATENCY.labels(route).observe(seconds)
-            log.info("request", extra={"request_id": request_id, "method": scope["method"],
-                                       "path": scope["path"], "status": status,
-                                       "ms": round(seconds * 1000, 3)})
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(seconds * 1000, 3),
+                },
+            )
 
 
 class Limits:
@@ -105,8 +125,7 @@ class Limits:
             return await send_problem(send, scope, 413, f"request body over {self.max_body} bytes")
         if self.in_flight >= self.max_in_flight:
             REJECTED.labels("overloaded").inc()
-            return await send_problem(send, scope, 503, "service at capacity; retry shortly",
-                                      [(b"retry-after", b"1")])
+            return await send_problem(send, scope, 503, "service at capacity; retry shortly", [(b"retry-after", b"1")])
         received = 0
         body_complete = declared == "0" or (declared is None and _header(scope, b"transfer-encoding") is None)
         started = False
@@ -162,6 +181,7 @@ class RequireApiKey:
             return await self.app(scope, receive, send)
         if not hmac.compare_digest(self._offered(scope), self.key):
             REJECTED.labels("unauthorized").inc()
-            return await send_problem(send, scope, 401, "missing or invalid API key",
-                                      [(b"www-authenticate", b'Bearer realm="vae"')])
+            return await send_problem(
+                send, scope, 401, "missing or invalid API key", [(b"www-authenticate", b'Bearer realm="vae"')]
+            )
         await self.app(scope, receive, send)

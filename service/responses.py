@@ -42,8 +42,9 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def images_response(request: Request, z: np.ndarray, images: np.ndarray, upscale: int, body: dict,
-                    headers: dict[str, str] | None = None) -> Response:
+def images_response(
+    request: Request, z: np.ndarray, images: np.ndarray, upscale: int, body: dict, headers: dict[str, str] | None = None
+) -> Response:
     """A PNG (one image, or a grid of several) or, for Accept: application/json, every z with
     its pixel means and its PNG in base64."""
     if not wants_json(request):
@@ -51,6 +52,6 @@ def images_response(request: Request, z: np.ndarray, images: np.ndarray, upscale
         return Response(png_bytes(mosaic, upscale), media_type=PNG, headers=headers)
     items = [
         {"z": latent, "pixels": image[0], "png_base64": base64.b64encode(png_bytes(image[0], upscale)).decode()}
-        for latent, image in zip(z, images)
+        for latent, image in zip(z, images, strict=True)
     ]
     return JSONResponse({**body, "images": items}, headers=headers)

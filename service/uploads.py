@@ -23,8 +23,9 @@ class Upload:
 def image_request_body(multiple: bool) -> dict:
     """The OpenAPI requestBody of an endpoint that takes images (the route reads the body itself)."""
     files = {"type": "array", "items": IMAGE_SCHEMA} if multiple else IMAGE_SCHEMA
-    content = {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": files},
-                                                  "required": ["file"]}}}
+    content = {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": files}, "required": ["file"]}}
+    }
     if not multiple:
         content = {media_type: {"schema": IMAGE_SCHEMA} for media_type in sorted(RAW_MEDIA_TYPES)} | content
     return {"requestBody": {"required": True, "content": content}}
@@ -32,11 +33,13 @@ def image_request_body(multiple: bool) -> dict:
 
 async def _form_files(request: Request, settings: Settings, max_files: int) -> list[Upload]:
     try:
-        form = await request.form(max_files=max_files + 1, max_fields=max_files + 1,
-                                  max_part_size=settings.max_body_bytes)
+        form = await request.form(
+            max_files=max_files + 1, max_fields=max_files + 1, max_part_size=settings.max_body_bytes
+        )
     except HTTPException as error:
-        raise Problem(422 if error.status_code == 400 else error.status_code,
-                      f"unreadable multipart form: {error.detail}") from error
+        raise Problem(
+            422 if error.status_code == 400 else error.status_code, f"unreadable multipart form: {error.detail}"
+        ) from error
     files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
     if not files:
         raise Problem(422, "the multipart form has no file; send the image as a file field named 'file'")
@@ -53,8 +56,11 @@ async def read_images(request: Request, settings: Settings, max_files: int) -> l
     if media_type == "multipart/form-data":
         return await _form_files(request, settings, max_files)
     if media_type not in RAW_MEDIA_TYPES:
-        raise Problem(415, f"content type {media_type or '(none)'!r} not accepted; send the image bytes as "
-                      "image/png, image/jpeg, image/gif, image/bmp or image/webp, or as multipart/form-data")
+        raise Problem(
+            415,
+            f"content type {media_type or '(none)'!r} not accepted; send the image bytes as "
+            "image/png, image/jpeg, image/gif, image/bmp or image/webp, or as multipart/form-data",
+        )
     data = await request.body()
     if not data:
         raise Problem(422, "empty body: send the image's bytes")

@@ -20,9 +20,27 @@ def trained_run(tmp_path_factory, sample_data_dir) -> Path:
     from training.cli import main
 
     out = tmp_path_factory.mktemp("run")
-    main(["train", "--data-dir", str(sample_data_dir), "--out-dir", str(out), "--epochs", "2",
-          "--vae.hidden-sizes", "[32]", "--batch-size", "64", "--iw-samples", "50", "--iw-images", "20",
-          "--validation-size", "100"])
+    main(
+        [
+            "train",
+            "--data-dir",
+            str(sample_data_dir),
+            "--out-dir",
+            str(out),
+            "--epochs",
+            "2",
+            "--vae.hidden-sizes",
+            "[32]",
+            "--batch-size",
+            "64",
+            "--iw-samples",
+            "50",
+            "--iw-images",
+            "20",
+            "--validation-size",
+            "100",
+        ]
+    )
     return out
 
 

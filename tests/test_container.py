@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, SAMPLE_DATA
-from tests.service.server import free_port
+from tests.service.server import free_port, post_slowly
 from training.data import load_dataset
 
 pytestmark = pytest.mark.container
@@ -26,10 +25,12 @@ CONTAINER = "vae-check"
 PROJECT = "vaecheck"
 
 
-def sh(*command: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 1800,
-       check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                            timeout=timeout)
+def sh(
+    *command: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 1800, check: bool = True
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -64,8 +65,10 @@ def exercise(url: str) -> str:
         assert sampled.status_code == 200 and sampled.content.startswith(b"\x89PNG")
         invalid = http.post("/decode", json={"z": [1.0]})
         assert invalid.status_code == 422 and invalid.headers["content-type"] == "application/problem+json"
-        print(f"  {url}: encode {encoded.json()['mu']}, decode {len(decoded.content)} B PNG, sample ok, "
-              f"invalid -> {invalid.status_code}")
+        print(
+            f"  {url}: encode {encoded.json()['mu']}, decode {len(decoded.content)} B PNG, sample ok, "
+            f"invalid -> {invalid.status_code}"
+        )
         return http.get("/model").json()["id"]
 
 
@@ -114,26 +117,16 @@ def test_container_serves_checks_health_and_stops_gracefully(image):
         exercise(url)
 
         result = {}
-        body = digit_png()
-
-        def slow_upload():
-            yield body[:50]
-            time.sleep(2)
-            yield body[50:]
-
-        def request():
-            result["response"] = httpx.post(f"{url}/encode", content=slow_upload(),
-                                            headers={"Content-Type": "image/png"}, timeout=60)
-
-        thread = threading.Thread(target=request)
-        thread.start()
+        thread = post_slowly(url, digit_png(), 2, result)
         time.sleep(0.5)
         sh("docker", "stop", "-t", "30", CONTAINER)  # SIGTERM while the upload is half done
         thread.join()
         assert result["response"].status_code == 200
         state = json.loads(sh("docker", "inspect", CONTAINER).stdout)[0]["State"]
-        print(f"  SIGTERM with a request in flight: request {result['response'].status_code}, "
-              f"exit code {state['ExitCode']}")
+        print(
+            f"  SIGTERM with a request in flight: request {result['response'].status_code}, "
+            f"exit code {state['ExitCode']}"
+        )
         assert state["ExitCode"] == 0
     finally:
         sh("docker", "rm", "-f", CONTAINER, check=False)
@@ -142,8 +135,7 @@ def test_container_serves_checks_health_and_stops_gracefully(image):
 def test_compose_serves_trains_and_switches_model(checkout):
     port = str(free_port())
     # No torch index: this machine reaches PyPI only, so torch comes from the wheel in wheels/.
-    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample"),
-           "TORCH_INDEX_URL": ""}
+    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample"), "TORCH_INDEX_URL": ""}
     compose = ("docker-compose", "-p", PROJECT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -155,8 +147,24 @@ def test_compose_serves_trains_and_switches_model(checkout):
 
         started = time.monotonic()
         sh(*compose, "--profile", "train", "build", "train", cwd=checkout, env=env)
-        sh(*compose, "--profile", "train", "run", "--rm", "train", "--epochs", "1", "--iw-samples", "20",
-           "--iw-images", "20", "--validation-size", "100", cwd=checkout, env=env)
+        sh(
+            *compose,
+            "--profile",
+            "train",
+            "run",
+            "--rm",
+            "train",
+            "--epochs",
+            "1",
+            "--iw-samples",
+            "20",
+            "--iw-images",
+            "20",
+            "--validation-size",
+            "100",
+            cwd=checkout,
+            env=env,
+        )
         print(f"  train profile (build and one epoch on 600 digits): {time.monotonic() - started:.0f} s")
 
         sh(*compose, "up", "-d", "api", cwd=checkout, env={**env, "VAE_MODEL_DIR": "/models/current"})

@@ -43,8 +43,10 @@ class Train(TrainConfig):
         try:
             history = trainer.run()
         except KeyboardInterrupt:
-            sys.exit(f"\ninterrupted: {config.out_dir / LAST_CHECKPOINT} holds the last finished epoch; "
-                     "rerun with --resume to continue")
+            sys.exit(
+                f"\ninterrupted: {config.out_dir / LAST_CHECKPOINT} holds the last finished epoch; "
+                "rerun with --resume to continue"
+            )
         description = publish(config, dataset, history, self.export_dir or config.out_dir / "model")
         print(f"exported {description['id']} to {self.export_dir or config.out_dir / 'model'}")
 
@@ -58,8 +60,9 @@ class Export(BaseSettings):
     def cli_cmd(self) -> None:
         checkpoint = torch.load(self.out_dir / LAST_CHECKPOINT, weights_only=False)
         config = TrainConfig.model_validate(checkpoint["config"]).model_copy(update={"out_dir": self.out_dir})
-        description = publish(config, load_dataset(config.data_dir), checkpoint["history"],
-                              self.export_dir or self.out_dir / "model")
+        description = publish(
+            config, load_dataset(config.data_dir), checkpoint["history"], self.export_dir or self.out_dir / "model"
+        )
         print(f"exported {description['id']}")
 
 

@@ -58,9 +58,7 @@ def read_idx(path: Path) -> tuple[np.ndarray, str]:
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = header_size + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
-        raise DataError(
-            f"{path}: truncated or padded: header says {shape} ({expected} bytes), file has {len(raw)}"
-        )
+        raise DataError(f"{path}: truncated or padded: header says {shape} ({expected} bytes), file has {len(raw)}")
     array = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
     return array, hashlib.sha256(raw).hexdigest()
 

@@ -3,7 +3,7 @@
 import hashlib
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +57,23 @@ class DecoderGraph(nn.Module):
         return torch.sigmoid(self.vae.decode(z)).unflatten(1, (1, IMAGE_SIDE, IMAGE_SIDE))
 
 
-def _export_graph(graph: nn.Module, example: torch.Tensor, input_name: str, output_names: list[str],
-                  path: Path, metadata: dict[str, str]) -> None:
+def _export_graph(
+    graph: nn.Module,
+    example: torch.Tensor,
+    input_name: str,
+    output_names: list[str],
+    path: Path,
+    metadata: dict[str, str],
+) -> None:
     batch = torch.export.Dim("N", min=1)
     program = torch.onnx.export(
-        graph.eval(), (example,), input_names=[input_name], output_names=output_names,
-        dynamic_shapes={graph.forward.__code__.co_varnames[1]: {0: batch}}, dynamo=True, optimize=True,
+        graph.eval(),
+        (example,),
+        input_names=[input_name],
+        output_names=output_names,
+        dynamic_shapes={graph.forward.__code__.co_varnames[1]: {0: batch}},
+        dynamo=True,
+        optimize=True,
     )
     proto = program.model_proto
     proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
@@ -75,7 +86,7 @@ def _export_graph(graph: nn.Module, example: torch.Tensor, input_name: str, outp
 
 def _max_difference(session: onnxruntime.InferenceSession, feed: np.ndarray, expected: list[torch.Tensor]) -> float:
     outputs = session.run(None, {session.get_inputs()[0].name: feed})
-    return max(float(np.abs(got - want.numpy()).max()) for got, want in zip(outputs, expected))
+    return max(float(np.abs(got - want.numpy()).max()) for got, want in zip(outputs, expected, strict=True))
 
 
 @torch.inference_mode()
@@ -101,12 +112,23 @@ def sha256_of(path: Path) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+    }
 
 
-def export_model(vae: VAE, config: TrainConfig, export_dir: Path, data_sha256: dict[str, str],
-                 metrics: dict, test_pixels: torch.Tensor) -> dict:
+def export_model(
+    vae: VAE,
+    config: TrainConfig,
+    export_dir: Path,
+    data_sha256: dict[str, str],
+    metrics: dict,
+    test_pixels: torch.Tensor,
+) -> dict:
     """Write encoder.onnx, decoder.onnx and model.json into export_dir; return the description."""
     export_dir.mkdir(parents=True, exist_ok=True)
     vae = vae.eval()
@@ -114,15 +136,23 @@ def export_model(vae: VAE, config: TrainConfig, export_dir: Path, data_sha256: d
     description = {
         "format_version": FORMAT_VERSION,
         "dataset": config.data_dir.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "latent_size": latent,
-        "encoder": {"file": ENCODER_FILE, "inputs": {"image": ["N", 1, IMAGE_SIDE, IMAGE_SIDE]},
-                    "outputs": {"mu": ["N", latent], "sigma": ["N", latent]}},
-        "decoder": {"file": DECODER_FILE, "inputs": {"z": ["N", latent]},
-                    "outputs": {"image": ["N", 1, IMAGE_SIDE, IMAGE_SIDE]}},
+        "encoder": {
+            "file": ENCODER_FILE,
+            "inputs": {"image": ["N", 1, IMAGE_SIDE, IMAGE_SIDE]},
+            "outputs": {"mu": ["N", latent], "sigma": ["N", latent]},
+        },
+        "decoder": {
+            "file": DECODER_FILE,
+            "inputs": {"z": ["N", latent]},
+            "outputs": {"image": ["N", 1, IMAGE_SIDE, IMAGE_SIDE]},
+        },
         "preprocessing": PREPROCESSING,
-        "likelihood": {"kind": config.vae.likelihood,
-                       "variance": config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None},
+        "likelihood": {
+            "kind": config.vae.likelihood,
+            "variance": config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None,
+        },
         "training": config.model_dump(mode="json"),
         "data_sha256": data_sha256,
         "metrics": metrics,

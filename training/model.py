@@ -1,6 +1,7 @@
 """The VAE of the design: an MLP encoder to Q(Z|x), an MLP decoder to P(X|z), prior N(0, I)."""
 
 import math
+from itertools import pairwise
 from typing import NamedTuple
 
 import torch
@@ -21,7 +22,7 @@ class ELBOTerms(NamedTuple):
 
 def mlp(widths: tuple[int, ...]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+    for fan_in, fan_out in pairwise(widths):
         layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
     return nn.Sequential(*layers[:-1])  # the last layer stays linear
 
@@ -51,9 +52,7 @@ class VAE(nn.Module):
     def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """log P(x|z) per image, summed over pixels; logits (..., 784) broadcast against x."""
         if self.config.likelihood == "bernoulli":
-            return -F.binary_cross_entropy_with_logits(
-                logits, x.expand_as(logits), reduction="none"
-            ).sum(-1)
+            return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
         variance = self.config.gaussian_variance
         squared_error = (x - torch.sigmoid(logits)).square().sum(-1)
         return -0.5 * squared_error / variance - 0.5 * IMAGE_PIXELS * math.log(2 * math.pi * variance)

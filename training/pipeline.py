@@ -58,4 +58,3 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     (config.out_dir / METRICS_SUMMARY).write_text(json.dumps(metrics, indent=2) + "\n")
     draw_all(model, test_pixels, test_mu, test_labels, history, export_dir / "figures")
     return export_model(model, config, export_dir, dataset.sha256, metrics, test_pixels)
-

@@ -19,8 +19,10 @@ def _tile(images: np.ndarray, columns: int) -> np.ndarray:
     rows = -(-len(images) // columns)
     padded = np.zeros((rows * columns, IMAGE_SIDE, IMAGE_SIDE), images.dtype)
     padded[: len(images)] = images
-    return padded.reshape(rows, columns, IMAGE_SIDE, IMAGE_SIDE).swapaxes(1, 2).reshape(
-        rows * IMAGE_SIDE, columns * IMAGE_SIDE
+    return (
+        padded.reshape(rows, columns, IMAGE_SIDE, IMAGE_SIDE)
+        .swapaxes(1, 2)
+        .reshape(rows * IMAGE_SIDE, columns * IMAGE_SIDE)
     )
 
 
@@ -64,8 +66,11 @@ def reconstructions(model: VAE, pixels: torch.Tensor, path: Path, count: int = 1
     originals = pixels[:count]
     decoded = torch.sigmoid(model.decode(model.encode(originals)[0]))
     pairs = torch.stack([originals, decoded], dim=0).reshape(2, 2, count // 2, -1).transpose(0, 1)
-    _save_mosaic(_tile(pairs.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy(), count // 2),
-                 "Originals and reconstructions f(mu(x))", path)
+    _save_mosaic(
+        _tile(pairs.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy(), count // 2),
+        "Originals and reconstructions f(mu(x))",
+        path,
+    )
 
 
 @torch.inference_mode()
@@ -86,8 +91,14 @@ def training_curves(history: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def draw_all(model: VAE, test_pixels: torch.Tensor, test_mu: np.ndarray, test_labels: np.ndarray,
-             history: list[dict], folder: Path) -> None:
+def draw_all(
+    model: VAE,
+    test_pixels: torch.Tensor,
+    test_mu: np.ndarray,
+    test_labels: np.ndarray,
+    history: list[dict],
+    folder: Path,
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     latent_scatter(test_mu, test_labels, folder / "latent.png")
     manifold(model, folder / "manifold.png")

@@ -135,9 +135,13 @@ class Trainer:
             validation = mean_elbo(self.model, self.splits.validation, seed=self.config.seed)
             self.epoch += 1
             self.history.append(
-                {"epoch": self.epoch, "train_elbo": train_elbo, "seconds": seconds,
-                 "learning_rate": self.scheduler.get_last_lr()[0],
-                 **{f"validation_{name}": value for name, value in validation.items()}}
+                {
+                    "epoch": self.epoch,
+                    "train_elbo": train_elbo,
+                    "seconds": seconds,
+                    "learning_rate": self.scheduler.get_last_lr()[0],
+                    **{f"validation_{name}": value for name, value in validation.items()},
+                }
             )
             if validation["elbo"] > self.best_validation_elbo:
                 self.best_validation_elbo, self.epochs_since_best = validation["elbo"], 0

@@ -13,16 +13,18 @@ from service.uploads import image_request_body, read_images
 
 router = APIRouter(tags=["encode"])
 
-InvertQuery = Annotated[Invert, Query(description="Invert dark-on-light pictures: auto (by the border's "
-                                                  "brightness), yes or no.")]
+InvertQuery = Annotated[
+    Invert, Query(description="Invert dark-on-light pictures: auto (by the border's brightness), yes or no.")
+]
 
 
 class Encoding(BaseModel):
     model_id: str = Field(examples=["mnist-k2-bernoulli-3f9a1c0b2d4e"])
     latent_size: int = Field(examples=[2])
     mu: list[float] = Field(description="Mean of Q(Z|x).", examples=[[0.41, -1.27]])
-    sigma: list[float] = Field(description="Standard deviation of Q(Z|x) (not the variance or its log).",
-                               examples=[[0.06, 0.09]])
+    sigma: list[float] = Field(
+        description="Standard deviation of Q(Z|x) (not the variance or its log).", examples=[[0.06, 0.09]]
+    )
 
 
 class BatchItem(BaseModel):
@@ -37,27 +39,41 @@ class BatchEncoding(BaseModel):
     items: list[BatchItem] = Field(description="One per uploaded file, in upload order.")
 
 
-@router.post("/encode", response_model=Encoding, responses=IMAGE_ERRORS, openapi_extra=image_request_body(False),
-             summary="Encode one image")
-async def encode(request: Request, inference: InferenceDep, settings: SettingsDep,
-                 invert: InvertQuery = Invert.auto) -> JSONResponse:
+@router.post(
+    "/encode",
+    response_model=Encoding,
+    responses=IMAGE_ERRORS,
+    openapi_extra=image_request_body(False),
+    summary="Encode one image",
+)
+async def encode(
+    request: Request, inference: InferenceDep, settings: SettingsDep, invert: InvertQuery = Invert.auto
+) -> JSONResponse:
     """One image, as the raw body (`curl --data-binary @digit.png -H 'Content-Type: image/png'`) or
     as a multipart file: -> mu and sigma of Q(Z|x). PNG, JPEG, GIF, BMP or WebP, any size, colour or grey."""
     (upload,) = await read_images(request, settings, max_files=1)
     model_input = to_model_input(upload.data, invert, settings.max_pixels)
     mu, sigma = await inference.encode(model_input[None])
-    return JSONResponse({"model_id": inference.model.id, "latent_size": inference.model.latent_size,
-                         "mu": mu[0], "sigma": sigma[0]})
+    return JSONResponse(
+        {"model_id": inference.model.id, "latent_size": inference.model.latent_size, "mu": mu[0], "sigma": sigma[0]}
+    )
 
 
-@router.post("/encode/batch", response_model=BatchEncoding, responses=IMAGE_ERRORS,
-             openapi_extra=image_request_body(True), summary="Encode several images in one model call")
-async def encode_batch(request: Request, inference: InferenceDep, settings: SettingsDep,
-                       invert: InvertQuery = Invert.auto) -> JSONResponse:
+@router.post(
+    "/encode/batch",
+    response_model=BatchEncoding,
+    responses=IMAGE_ERRORS,
+    openapi_extra=image_request_body(True),
+    summary="Encode several images in one model call",
+)
+async def encode_batch(
+    request: Request, inference: InferenceDep, settings: SettingsDep, invert: InvertQuery = Invert.auto
+) -> JSONResponse:
     """Up to VAE_MAX_BATCH images as the files of one multipart form -> one (mu, sigma) each."""
     uploads = await read_images(request, settings, max_files=settings.max_batch)
     model_input = np.stack([to_model_input(upload.data, invert, settings.max_pixels) for upload in uploads])
     mu, sigma = await inference.encode(model_input)
-    items = [{"filename": upload.filename, "mu": m, "sigma": s} for upload, m, s in zip(uploads, mu, sigma)]
-    return JSONResponse({"model_id": inference.model.id, "latent_size": inference.model.latent_size,
-                         "items": items})
+    items = [
+        {"filename": upload.filename, "mu": m, "sigma": s} for upload, m, s in zip(uploads, mu, sigma, strict=True)
+    ]
+    return JSONResponse({"model_id": inference.model.id, "latent_size": inference.model.latent_size, "items": items})

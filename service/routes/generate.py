@@ -18,8 +18,10 @@ Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Upscale = Annotated[int, Query(ge=1, description="Each output pixel becomes an upscale x upscale block.")]
 
 IMAGE_RESPONSES = {
-    200: {"description": "A PNG (a grid, row-major, for several images), or JSON for Accept: application/json.",
-          "content": {PNG: {"schema": {"type": "string", "format": "binary"}}}},
+    200: {
+        "description": "A PNG (a grid, row-major, for several images), or JSON for Accept: application/json.",
+        "content": {PNG: {"schema": {"type": "string", "format": "binary"}}},
+    },
     **ERRORS,
 }
 
@@ -41,8 +43,9 @@ class DecodeRequest(BaseModel):
 class SampleRequest(BaseModel):
     n: int = Field(1, ge=1, description="How many draws (at most VAE_MAX_SAMPLES).")
     seed: int | None = Field(None, ge=0, lt=2**63, description="Same seed, same images; random if absent.")
-    temperature: float = Field(1.0, gt=0, le=10, allow_inf_nan=False,
-                               description="Scale of the prior's standard deviation.")
+    temperature: float = Field(
+        1.0, gt=0, le=10, allow_inf_nan=False, description="Scale of the prior's standard deviation."
+    )
     upscale: int = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
 
 
@@ -51,15 +54,17 @@ def _check_upscale(upscale: int, limit: int) -> None:
         raise Problem(422, f"upscale {upscale} is over the limit of {limit}")
 
 
-async def _render(request: Request, inference, z: np.ndarray, upscale: int, body: dict,
-                  headers: dict[str, str] | None = None) -> Response:
+async def _render(
+    request: Request, inference, z: np.ndarray, upscale: int, body: dict, headers: dict[str, str] | None = None
+) -> Response:
     (images,) = await inference.decode(z)
     return images_response(request, z, images, upscale, {"model_id": inference.model.id, **body}, headers)
 
 
 @router.post("/decode", responses=IMAGE_RESPONSES, summary="Decode latent vectors to images")
-async def decode(request: Request, body: DecodeRequest, inference: InferenceDep, settings: SettingsDep,
-                 upscale: Upscale = 1) -> Response:
+async def decode(
+    request: Request, body: DecodeRequest, inference: InferenceDep, settings: SettingsDep, upscale: Upscale = 1
+) -> Response:
     """z -> the decoder's pixel means f(z), as a PNG by default."""
     _check_upscale(upscale, settings.max_upscale)
     rows = body.z
@@ -81,19 +86,25 @@ async def _sample(request: Request, params: SampleRequest, inference, settings) 
     seed = secrets.randbits(63) if params.seed is None else params.seed
     z = np.random.default_rng(seed).standard_normal((params.n, inference.model.latent_size), dtype=np.float32)
     z *= np.float32(params.temperature)
-    return await _render(request, inference, z, params.upscale,
-                         {"seed": seed, "temperature": params.temperature}, {"X-Seed": str(seed)})
+    return await _render(
+        request, inference, z, params.upscale, {"seed": seed, "temperature": params.temperature}, {"X-Seed": str(seed)}
+    )
 
 
 @router.post("/sample", responses=IMAGE_RESPONSES, summary="Draw images from the prior")
-async def sample(request: Request, inference: InferenceDep, settings: SettingsDep,
-                 params: Annotated[SampleRequest, Body()] = SampleRequest()) -> Response:
+async def sample(
+    request: Request,
+    inference: InferenceDep,
+    settings: SettingsDep,
+    params: Annotated[SampleRequest, Body()] = SampleRequest(),
+) -> Response:
     """n draws z ~ N(0, temperature^2 I), decoded. The seed used is returned in X-Seed (and in JSON)."""
     return await _sample(request, params, inference, settings)
 
 
 @router.get("/sample", responses=IMAGE_RESPONSES, summary="Draw images from the prior (query parameters)")
-async def sample_get(request: Request, inference: InferenceDep, settings: SettingsDep,
-                     params: Annotated[SampleRequest, Query()]) -> Response:
+async def sample_get(
+    request: Request, inference: InferenceDep, settings: SettingsDep, params: Annotated[SampleRequest, Query()]
+) -> Response:
     """As POST /sample, with the parameters in the query string, for a browser or an <img> tag."""
     return await _sample(request, params, inference, settings)

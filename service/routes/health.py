@@ -16,12 +16,12 @@ async def healthz() -> dict:
     return {"status": "alive"}
 
 
-@router.get("/readyz", summary="Readiness: the model is loaded and answered a warm-up call",
-            responses={503: ERRORS[503]})
+@router.get(
+    "/readyz", summary="Readiness: the model is loaded and answered a warm-up call", responses={503: ERRORS[503]}
+)
 async def readyz(request: Request) -> dict:
     if not request.app.state.ready:
-        raise Problem(503, "not ready: the model is loading, or the service is shutting down",
-                      {"Retry-After": "1"})
+        raise Problem(503, "not ready: the model is loading, or the service is shutting down", {"Retry-After": "1"})
     return {"status": "ready", "model_id": request.app.state.inference.model.id}
 
 

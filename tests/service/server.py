@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,10 @@ def running_server(model_dir: Path, *args: str, ready_within: float = 30, **env:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--port", str(port), *args],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     server = Server(f"http://127.0.0.1:{port}", process)
     try:
@@ -56,3 +60,21 @@ def running_server(model_dir: Path, *args: str, ready_within: float = 30, **env:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def post_slowly(url: str, body: bytes, pause: float, result: dict) -> threading.Thread:
+    """POST an image in two parts with a pause between, in a thread; the response lands in result."""
+
+    def chunks():
+        yield body[:50]
+        time.sleep(pause)
+        yield body[50:]
+
+    def request():
+        result["response"] = httpx.post(
+            f"{url}/encode", content=chunks(), headers={"Content-Type": "image/png"}, timeout=60
+        )
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    return thread

@@ -54,8 +54,9 @@ def test_encode_raw_body_and_multipart_agree(client, digit):
 
 def test_encode_batch_is_one_list_in_upload_order(client, digit):
     other = png(np.fliplr(digit_on_paper()).copy())
-    response = client.post("/encode/batch", files=[("file", ("a.png", digit, "image/png")),
-                                                   ("file", ("b.png", other, "image/png"))])
+    response = client.post(
+        "/encode/batch", files=[("file", ("a.png", digit, "image/png")), ("file", ("b.png", other, "image/png"))]
+    )
     assert response.status_code == 200
     items = response.json()["items"]
     assert [item["filename"] for item in items] == ["a.png", "b.png"]
@@ -97,11 +98,13 @@ def test_sample_is_reproducible_by_seed(client):
 
 
 def test_temperature_scales_the_draws(client):
-    cold = client.get("/sample", params={"n": 4, "seed": 1, "temperature": 0.5},
-                      headers={"Accept": "application/json"}).json()
+    cold = client.get(
+        "/sample", params={"n": 4, "seed": 1, "temperature": 0.5}, headers={"Accept": "application/json"}
+    ).json()
     warm = client.get("/sample", params={"n": 4, "seed": 1}, headers={"Accept": "application/json"}).json()
-    np.testing.assert_allclose(np.array([i["z"] for i in cold["images"]]) * 2,
-                               [i["z"] for i in warm["images"]], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.array([i["z"] for i in cold["images"]]) * 2, [i["z"] for i in warm["images"]], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,9 +135,15 @@ def test_decode_rejects_malformed_json(client):
 
 @pytest.mark.parametrize(
     ("params", "fragment"),
-    [({"n": 0}, "greater than or equal to 1"), ({"n": 17}, "limit of 16"), ({"temperature": 0}, "greater than 0"),
-     ({"temperature": 100}, "less than or equal to 10"), ({"seed": -1}, "greater than or equal to 0"),
-     ({"upscale": 99}, "upscale 99"), ({"n": "many"}, "valid integer")],
+    [
+        ({"n": 0}, "greater than or equal to 1"),
+        ({"n": 17}, "limit of 16"),
+        ({"temperature": 0}, "greater than 0"),
+        ({"temperature": 100}, "less than or equal to 10"),
+        ({"seed": -1}, "greater than or equal to 0"),
+        ({"upscale": 99}, "upscale 99"),
+        ({"n": "many"}, "valid integer"),
+    ],
 )
 def test_sample_rejects_bad_parameters(client, params, fragment):
     assert_problem(client.get("/sample", params=params), 422, fragment)

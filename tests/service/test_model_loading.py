@@ -55,8 +55,12 @@ def test_corrupt_description(model_copy):
 
 def test_serve_command_exits_with_one_line(model_copy):
     (model_copy / "encoder.onnx").write_bytes(b"tampered")
-    result = subprocess.run([sys.executable, "-m", "service", "--model-dir", str(model_copy), "--port", "1"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--model-dir", str(model_copy), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "encoder.onnx: sha256" in result.stderr

@@ -19,7 +19,9 @@ def test_service_mu_matches_torch(client, trained_run, sample_data_dir):
         expected, _ = model.encode(as_pixels(images))
     files = [("file", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(images[:8])]
     batch = client.post("/encode/batch", files=files).json()["items"]
-    singles = [client.post("/encode", content=png(image), headers={"Content-Type": "image/png"}).json()["mu"]
-               for image in images]
+    singles = [
+        client.post("/encode", content=png(image), headers={"Content-Type": "image/png"}).json()["mu"]
+        for image in images
+    ]
     np.testing.assert_allclose([item["mu"] for item in batch], expected[:8].numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(singles, expected.numpy(), atol=1e-5, rtol=0)

@@ -1,6 +1,5 @@
 """API key, CORS, security headers, load shedding and time limits."""
 
-import threading
 import time
 
 import httpx
@@ -8,7 +7,7 @@ import pytest
 
 from tests.service.conftest import make_client
 from tests.service.imaging import digit_on_paper, png
-from tests.service.server import running_server
+from tests.service.server import post_slowly, running_server
 
 
 @pytest.fixture
@@ -17,8 +16,9 @@ def keyed(model_dir):
         yield client
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "s3cre"},
-                                     {"Authorization": "Basic s3cret"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "s3cre"}, {"Authorization": "Basic s3cret"}]
+)
 def test_api_key_refusals_all_look_the_same(keyed, headers):
     response = keyed.get("/model", headers=headers)
     assert response.status_code == 401
@@ -58,25 +58,10 @@ def test_cors_origins_from_a_comma_separated_variable(monkeypatch):
     assert Settings().cors_origins == ["https://a.example", "https://b.example"]
 
 
-def _slow_post(url: str, body: bytes, pause: float, result: dict) -> threading.Thread:
-    def chunks():
-        yield body[:50]
-        time.sleep(pause)
-        yield body[50:]
-
-    def request():
-        result["response"] = httpx.post(f"{url}/encode", content=chunks(), headers={"Content-Type": "image/png"},
-                                        timeout=30)
-
-    thread = threading.Thread(target=request)
-    thread.start()
-    return thread
-
-
 def test_overload_is_shed_at_once_and_readiness_stays_honest(model_dir):
     with running_server(model_dir, VAE_MAX_IN_FLIGHT="1") as server:
         result = {}
-        thread = _slow_post(server.url, png(digit_on_paper()), 1.5, result)
+        thread = post_slowly(server.url, png(digit_on_paper()), 1.5, result)
         time.sleep(0.4)
         started = time.monotonic()
         shed = httpx.post(f"{server.url}/encode", content=b"x", headers={"Content-Type": "image/png"})
@@ -90,7 +75,7 @@ def test_overload_is_shed_at_once_and_readiness_stays_honest(model_dir):
 def test_slow_upload_is_cut_off(model_dir):
     with running_server(model_dir, VAE_REQUEST_TIMEOUT_S="0.5") as server:
         result = {}
-        _slow_post(server.url, png(digit_on_paper()), 3, result).join()
+        post_slowly(server.url, png(digit_on_paper()), 3, result).join()
         response = result["response"]
         assert response.status_code == 408
         assert "within 0.5 s" in response.json()["detail"]

@@ -1,7 +1,6 @@
 """The real server over HTTP: encode -> decode -> sample, and a graceful stop."""
 
 import io
-import threading
 import time
 
 import httpx
@@ -9,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from tests.service.imaging import digit_on_paper, png
-from tests.service.server import running_server
+from tests.service.server import post_slowly, running_server
 
 
 def test_encode_decode_sample_over_http(model_dir):
@@ -26,21 +25,9 @@ def test_encode_decode_sample_over_http(model_dir):
 
 
 def test_sigterm_lets_the_request_in_flight_finish(model_dir):
-    body = png(digit_on_paper())
     with running_server(model_dir) as server:
         result = {}
-
-        def slow_upload():
-            yield body[:100]
-            time.sleep(1.0)  # the stop signal arrives while the request is half uploaded
-            yield body[100:]
-
-        def request():
-            result["response"] = httpx.post(f"{server.url}/encode", content=slow_upload(),
-                                            headers={"Content-Type": "image/png"}, timeout=30)
-
-        thread = threading.Thread(target=request)
-        thread.start()
+        thread = post_slowly(server.url, png(digit_on_paper()), 1.0, result)  # SIGTERM comes mid-upload
         time.sleep(0.4)
         assert server.stop() == 0
         thread.join()

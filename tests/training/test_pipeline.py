@@ -16,7 +16,6 @@ from training.export import DESCRIPTION_FILE
 from training.train import BEST_WEIGHTS, LAST_CHECKPOINT, METRICS_FILE, Trainer, split_training_set
 
 
-
 def run_cli(*args: str) -> None:
     main(["train", *args])
 
@@ -31,8 +30,12 @@ def test_export_writes_a_complete_model_folder(exported):
     description = json.loads((model_dir / DESCRIPTION_FILE).read_text())
     assert description["latent_size"] == 2
     assert description["training"]["epochs"] == 2
-    assert set(description["data_sha256"]) == {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+    assert set(description["data_sha256"]) == {
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    }
     metrics = description["metrics"]
     assert metrics["elbo"]["elbo"] == pytest.approx(metrics["elbo"]["reconstruction"] - metrics["elbo"]["kl"])
     assert metrics["importance_weighted_log_likelihood"]["value"] > metrics["elbo"]["elbo"]
@@ -59,8 +62,16 @@ def test_onnx_contract(exported):
 
 
 def _config(tmp_path, sample_data_dir, epochs: int) -> TrainConfig:
-    return TrainConfig.model_validate({"data_dir": sample_data_dir, "out_dir": tmp_path, "epochs": epochs,
-                                       "vae": {"hidden_sizes": [32]}, "batch_size": 64, "validation_size": 100})
+    return TrainConfig.model_validate(
+        {
+            "data_dir": sample_data_dir,
+            "out_dir": tmp_path,
+            "epochs": epochs,
+            "vae": {"hidden_sizes": [32]},
+            "batch_size": 64,
+            "validation_size": 100,
+        }
+    )
 
 
 def test_same_seed_same_weights(tmp_path, sample_data_dir):
@@ -96,8 +107,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, sample_data_dir, 
     resumed.resume()
     history = resumed.run()
     assert [row["epoch"] for row in history] == [1, 2, 3]
-    final = [torch.load(tmp_path / run / LAST_CHECKPOINT, weights_only=False)["model"]
-             for run in ("straight", "interrupted")]
+    final = [
+        torch.load(tmp_path / run / LAST_CHECKPOINT, weights_only=False)["model"] for run in ("straight", "interrupted")
+    ]
     for name, tensor in final[0].items():
         assert torch.equal(tensor, final[1][name]), name
 
