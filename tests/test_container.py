@@ -9,7 +9,9 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -73,16 +75,19 @@ def exercise(url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory) -> Path:
-    """A clean clone of the committed tree, with the torch wheel pip is configured to find."""
+def checkout() -> Iterator[Path]:
+    """A clean clone of the committed tree, with the torch wheel pip is configured to find, in a
+    folder the containers' unprivileged user can read (pytest's own temporary folders are private)."""
     if shutil.which("docker") is None or sh("docker", "info", check=False).returncode != 0:
         pytest.fail("no container engine answers `docker info` (see ../shared/container/README.md)")
-    clone = tmp_path_factory.mktemp("checkout") / "vae"
-    sh("git", "clone", "--quiet", str(REPO), str(clone))
-    wheel_dirs = sh("pip", "config", "get", "global.find-links", check=False).stdout.split()
-    for wheel in (w for d in wheel_dirs for w in Path(d).glob("torch-2.13.0*.whl")):
-        shutil.copy(wheel, clone / "wheels")
-    return clone
+    with tempfile.TemporaryDirectory(prefix="vae-checkout-") as folder:
+        os.chmod(folder, 0o755)
+        clone = Path(folder) / "vae"
+        sh("git", "clone", "--quiet", str(REPO), str(clone))
+        wheel_dirs = sh("pip", "config", "get", "global.find-links", check=False).stdout.split()
+        for wheel in (w for d in wheel_dirs for w in Path(d).glob("torch-2.13.0*.whl")):
+            shutil.copy(wheel, clone / "wheels")
+        yield clone
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +139,9 @@ def test_container_serves_checks_health_and_stops_gracefully(image):
 
 def test_compose_serves_trains_and_switches_model(checkout):
     port = str(free_port())
-    # No torch index: this machine reaches PyPI only, so torch comes from the wheel in wheels/.
-    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample"), "TORCH_INDEX_URL": ""}
+    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
+    if any((checkout / "wheels").glob("*.whl")):
+        env["TORCH_INDEX_URL"] = ""  # torch from wheels/ only: an unreachable index would stall pip
     compose = ("docker-compose", "-p", PROJECT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import os
 import shutil
 import urllib.request
 from dataclasses import dataclass
@@ -79,6 +80,8 @@ def find_file(data_dir: Path, name: str) -> Path | None:
 
 
 def missing_files(data_dir: Path) -> list[str]:
+    if data_dir.exists() and not os.access(data_dir, os.R_OK | os.X_OK):
+        raise DataError(f"{data_dir}: cannot read the folder (permission denied)")
     return [name for name in MNIST_SHA256 if find_file(data_dir, name) is None]
 
 
