@@ -46,6 +46,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageRejected(415, "not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP)") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageRejected(422, f"image too large: {error}") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:  # what Pillow raises for broken headers
+        raise ImageRejected(422, f"corrupt image header ({error})") from error
     width, height = image.size
     if width * height > max_pixels:
         raise ImageRejected(422, f"image has {width}x{height} pixels; the limit is {max_pixels} in all")

@@ -38,7 +38,8 @@ async def _form_files(request: Request, settings: Settings, max_files: int) -> l
         )
     except HTTPException as error:
         raise Problem(
-            422 if error.status_code == 400 else error.status_code, f"unreadable multipart form: {error.detail}"
+            422 if error.status_code == 400 else error.status_code,
+            f"unreadable multipart form ({error.detail}); send at most {max_files} image file(s)",
         ) from error
     files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
     if not files:

@@ -15,3 +15,10 @@ def make_client(model_dir: Path, **settings) -> TestClient:
 def client(model_dir):
     with make_client(model_dir, max_body_bytes=1_000_000, max_batch=8, max_samples=16) as client:
         yield client
+
+
+@pytest.fixture
+def client_large(model_dir):
+    """Room for the multi-megabyte hostile uploads."""
+    with make_client(model_dir, max_body_bytes=8_000_000) as client:
+        yield client
