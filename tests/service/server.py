@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -34,19 +35,20 @@ class Server:
 @contextmanager
 def running_server(model_dir: Path, *args: str, ready_within: float = 30, **env: str) -> Iterator[Server]:
     port = free_port()
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: an unread pipe fills and stalls the server
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--port", str(port), *args],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log,
     )
     server = Server(f"http://127.0.0.1:{port}", process)
     try:
         deadline = time.monotonic() + ready_within
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read()}")
+                log.seek(0)
+                raise RuntimeError(f"server exited with {process.returncode}: {log.read()}")
             try:
                 if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
                     break
@@ -60,6 +62,7 @@ def running_server(model_dir: Path, *args: str, ready_within: float = 30, **env:
         if process.poll() is None:
             process.kill()
             process.wait()
+        log.close()
 
 
 def post_slowly(url: str, body: bytes, pause: float, result: dict) -> threading.Thread:
