@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import torch
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 
 from training.config import TrainConfig
@@ -51,7 +51,7 @@ class Train(TrainConfig):
         print(f"exported {description['id']} to {self.export_dir or config.out_dir / 'model'}")
 
 
-class Export(BaseSettings):
+class Export(BaseModel):
     """Evaluate, draw and export the best weights of an earlier (or interrupted) run."""
 
     out_dir: Path = Field(description="The run folder holding last.pt and best.pt.")

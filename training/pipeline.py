@@ -2,8 +2,10 @@
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from training.config import TrainConfig
@@ -23,38 +25,44 @@ from training.train import as_pixels, load_best_model
 METRICS_SUMMARY = "test_metrics.json"
 
 
-def measure(model: VAE, dataset: Dataset, config: TrainConfig) -> tuple[dict, torch.Tensor, object]:
-    """Every test-set figure of issue #2, with how each was computed."""
-    test_pixels = as_pixels(dataset.test.images[: config.test_limit])
-    test_labels = dataset.test.labels[: config.test_limit]
+@dataclass(frozen=True)
+class TestSet:
+    pixels: torch.Tensor  # (N, 784)
+    labels: np.ndarray  # (N,)
+    mu: np.ndarray  # (N, K) posterior means under the model
+
+
+def measure(model: VAE, dataset: Dataset, config: TrainConfig, test: TestSet) -> dict:
+    """Every test-set figure of the model card, with how each was computed."""
     train_mu = posterior_means(model, as_pixels(dataset.train.images[: config.train_limit]))
-    test_mu = posterior_means(model, test_pixels)
-    iw_pixels = test_pixels[: config.iw_images]
+    iw_pixels = test.pixels[: config.iw_images]
     metrics = {
-        "test_images": len(test_pixels),
-        "elbo": mean_elbo(model, test_pixels, seed=config.seed),
-        "bernoulli_test_loss": bernoulli_test_loss(model, test_pixels, seed=config.seed),
+        "test_images": len(test.pixels),
+        "elbo": mean_elbo(model, test.pixels, seed=config.seed),
+        "bernoulli_test_loss": bernoulli_test_loss(model, test.pixels, seed=config.seed),
         "importance_weighted_log_likelihood": {
             "value": importance_weighted_log_likelihood(model, iw_pixels, config.iw_samples, seed=config.seed),
             "samples": config.iw_samples,
             "images": f"first {len(iw_pixels)} test images",
         },
-        "knn5_accuracy": knn_accuracy(train_mu, dataset.train.labels[: config.train_limit], test_mu, test_labels),
+        "knn5_accuracy": knn_accuracy(train_mu, dataset.train.labels[: config.train_limit], test.mu, test.labels),
         "notes": "nats per image; ELBO and Bernoulli loss use one posterior sample per image (as PyTorch's "
         "VAE example does); 5-NN fit on the training images' mu, scored on the test images' mu",
     }
-    return metrics, test_pixels, (test_mu, test_labels)
+    return metrics
 
 
 def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_dir: Path) -> dict:
     """Evaluate the best weights of a run, draw its figures and export it to export_dir."""
     started = time.perf_counter()
     model = load_best_model(config)
-    metrics, test_pixels, (test_mu, test_labels) = measure(model, dataset, config)
+    pixels = as_pixels(dataset.test.images[: config.test_limit])
+    test = TestSet(pixels, dataset.test.labels[: config.test_limit], posterior_means(model, pixels))
+    metrics = measure(model, dataset, config, test)
     metrics["evaluation_seconds"] = round(time.perf_counter() - started, 1)
     metrics["epochs_trained"] = len(history)
     metrics["best_epoch"] = max(history, key=lambda row: row["validation_elbo"])["epoch"]
     metrics["training_seconds"] = round(sum(row["seconds"] for row in history), 1)
     (config.out_dir / METRICS_SUMMARY).write_text(json.dumps(metrics, indent=2) + "\n")
-    draw_all(model, test_pixels, test_mu, test_labels, history, export_dir / "figures")
-    return export_model(model, config, export_dir, dataset.sha256, metrics, test_pixels)
+    draw_all(model, test.pixels, test.mu, test.labels, history, export_dir / "figures")
+    return export_model(model, config, export_dir, dataset.sha256, metrics, test.pixels)
