@@ -80,8 +80,8 @@ def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: 
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     return Result(
         requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        p50_ms=_milliseconds(re.search(r"50%\s+(\S+)", output).group(1)),
-        p99_ms=_milliseconds(re.search(r"99%\s+(\S+)", output).group(1)),
+        p50_ms=_milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1)),
+        p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)),
         cpu_us_per_request=cpu / max(total, 1) * 1e6,
         errors=errors,
     )

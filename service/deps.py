@@ -1,24 +1,26 @@
-"""Dependencies that routes declare, so that route functions stay a few lines."""
+"""What routes take from the application, in one call.
 
-from typing import Annotated
+Not FastAPI's Depends: for two attribute lookups its dependency solver added about 7% to the CPU
+time of an /encode request (440 against 410 us, wrk at 8 connections, one worker).
+"""
 
-from fastapi import Depends, Request
+from typing import NamedTuple
+
+from fastapi import Request
 
 from service.config import Settings
 from service.errors import Problem
 from service.inference import Inference
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+class Serving(NamedTuple):
+    settings: Settings
+    inference: Inference
 
 
-async def get_inference(request: Request) -> Inference:
-    inference = request.app.state.inference
-    if inference is None:
+def serving(request: Request) -> Serving:
+    """The settings and the loaded model; 503 while the model is not loaded."""
+    state = request.app.state
+    if state.inference is None:
         raise Problem(503, "model not loaded yet", {"Retry-After": "1"})
-    return inference
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-InferenceDep = Annotated[Inference, Depends(get_inference)]
+    return Serving(state.settings, state.inference)

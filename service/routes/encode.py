@@ -6,7 +6,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from service.deps import InferenceDep, SettingsDep
+from service.deps import serving
 from service.images import Invert, to_model_input
 from service.responses import IMAGE_ERRORS, JSONResponse
 from service.uploads import image_request_body, read_images
@@ -46,11 +46,10 @@ class BatchEncoding(BaseModel):
     openapi_extra=image_request_body(False),
     summary="Encode one image",
 )
-async def encode(
-    request: Request, inference: InferenceDep, settings: SettingsDep, invert: InvertQuery = Invert.auto
-) -> JSONResponse:
+async def encode(request: Request, invert: InvertQuery = Invert.auto) -> JSONResponse:
     """One image, as the raw body (`curl --data-binary @digit.png -H 'Content-Type: image/png'`) or
     as a multipart file: -> mu and sigma of Q(Z|x). PNG, JPEG, GIF, BMP or WebP, any size, colour or grey."""
+    settings, inference = serving(request)
     (upload,) = await read_images(request, settings, max_files=1)
     model_input = to_model_input(upload.data, invert, settings.max_pixels)
     mu, sigma = await inference.encode(model_input[None])
@@ -66,10 +65,9 @@ async def encode(
     openapi_extra=image_request_body(True),
     summary="Encode several images in one model call",
 )
-async def encode_batch(
-    request: Request, inference: InferenceDep, settings: SettingsDep, invert: InvertQuery = Invert.auto
-) -> JSONResponse:
+async def encode_batch(request: Request, invert: InvertQuery = Invert.auto) -> JSONResponse:
     """Up to VAE_MAX_BATCH images as the files of one multipart form -> one (mu, sigma) each."""
+    settings, inference = serving(request)
     uploads = await read_images(request, settings, max_files=settings.max_batch)
     model_input = np.stack([to_model_input(upload.data, invert, settings.max_pixels) for upload in uploads])
     mu, sigma = await inference.encode(model_input)

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
 
-from service.deps import InferenceDep, SettingsDep
+from service.deps import serving
 from service.errors import Problem
+from service.inference import Inference
 from service.responses import ERRORS, PNG, images_response
 
 router = APIRouter(tags=["generate"])
@@ -55,17 +56,21 @@ def _check_upscale(upscale: int, limit: int) -> None:
 
 
 async def _render(
-    request: Request, inference, z: np.ndarray, upscale: int, body: dict, headers: dict[str, str] | None = None
+    request: Request,
+    inference: Inference,
+    z: np.ndarray,
+    upscale: int,
+    body: dict,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     (images,) = await inference.decode(z)
     return images_response(request, z, images, upscale, {"model_id": inference.model.id, **body}, headers)
 
 
 @router.post("/decode", responses=IMAGE_RESPONSES, summary="Decode latent vectors to images")
-async def decode(
-    request: Request, body: DecodeRequest, inference: InferenceDep, settings: SettingsDep, upscale: Upscale = 1
-) -> Response:
+async def decode(request: Request, body: DecodeRequest, upscale: Upscale = 1) -> Response:
     """z -> the decoder's pixel means f(z), as a PNG by default."""
+    settings, inference = serving(request)
     _check_upscale(upscale, settings.max_upscale)
     rows = body.z
     if not rows:
@@ -79,7 +84,8 @@ async def decode(
     return await _render(request, inference, np.asarray(rows, dtype=np.float32), upscale, {})
 
 
-async def _sample(request: Request, params: SampleRequest, inference, settings) -> Response:
+async def _sample(request: Request, params: SampleRequest) -> Response:
+    settings, inference = serving(request)
     if params.n > settings.max_samples:
         raise Problem(422, f"n={params.n} is over the limit of {settings.max_samples}")
     _check_upscale(params.upscale, settings.max_upscale)
@@ -94,17 +100,13 @@ async def _sample(request: Request, params: SampleRequest, inference, settings) 
 @router.post("/sample", responses=IMAGE_RESPONSES, summary="Draw images from the prior")
 async def sample(
     request: Request,
-    inference: InferenceDep,
-    settings: SettingsDep,
     params: Annotated[SampleRequest, Body()] = SampleRequest(),
 ) -> Response:
     """n draws z ~ N(0, temperature^2 I), decoded. The seed used is returned in X-Seed (and in JSON)."""
-    return await _sample(request, params, inference, settings)
+    return await _sample(request, params)
 
 
 @router.get("/sample", responses=IMAGE_RESPONSES, summary="Draw images from the prior (query parameters)")
-async def sample_get(
-    request: Request, inference: InferenceDep, settings: SettingsDep, params: Annotated[SampleRequest, Query()]
-) -> Response:
+async def sample_get(request: Request, params: Annotated[SampleRequest, Query()]) -> Response:
     """As POST /sample, with the parameters in the query string, for a browser or an <img> tag."""
-    return await _sample(request, params, inference, settings)
+    return await _sample(request, params)

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.deps import InferenceDep
+from service.deps import serving
 from service.errors import Problem
 from service.responses import ERRORS, JSONResponse
 
@@ -26,10 +26,10 @@ async def readyz(request: Request) -> dict:
 
 
 @router.get("/model", summary="The served model's description (model.json)", responses={503: ERRORS[503]})
-async def model(inference: InferenceDep) -> JSONResponse:
+async def model(request: Request) -> JSONResponse:
     """Latent size, input/output contract, preprocessing, likelihood, training configuration,
     test metrics, library versions and file checksums, as written by the exporter."""
-    return JSONResponse(inference.model.description)
+    return JSONResponse(serving(request).inference.model.description)
 
 
 @router.get("/metrics", summary="Prometheus metrics of this worker", response_class=Response)
