@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -43,7 +44,7 @@ class ReferenceVAE(nn.Module):
 
 
 class PerImage(Dataset):
-    """What torchvision's MNIST with ToTensor() hands a DataLoader: one float tensor per image."""
+    """What torchvision's MNIST with ToTensor() does per item: a PIL image, then a float tensor."""
 
     def __init__(self, images: np.ndarray):
         self.images = images
@@ -52,7 +53,8 @@ class PerImage(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(self.images[index].astype(np.float32) / 255.0).unsqueeze(0)
+        picture = Image.fromarray(self.images[index])
+        return torch.from_numpy(np.array(picture, copy=True)).unsqueeze(0).float().div(255)
 
 
 def reference_epoch(images: np.ndarray) -> float:

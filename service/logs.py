@@ -1,8 +1,9 @@
 """Structured logs: one JSON object per line, with whatever `extra` fields the caller gave."""
 
-import json
 import logging
 import sys
+
+import orjson
 
 _STANDARD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -18,7 +19,7 @@ class JSONFormatter(logging.Formatter):
         entry |= {key: value for key, value in vars(record).items() if key not in _STANDARD_FIELDS}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure(level: str) -> dict:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from training.config import IMAGE_SIDE, TrainConfig
+from training.data import MNIST_SHA256
 from training.model import VAE
 
 ENCODER_FILE = "encoder.onnx"
@@ -135,7 +136,7 @@ def export_model(
     latent = config.vae.latent_size
     description = {
         "format_version": FORMAT_VERSION,
-        "dataset": config.data_dir.name,
+        "dataset": "mnist" if data_sha256 == MNIST_SHA256 else config.data_dir.resolve().name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "latent_size": latent,
         "encoder": {

@@ -57,7 +57,8 @@ class Trainer:
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.model = VAE(config.vae)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        # fused: one kernel for all parameters, a third of the foreach step's time on CPU
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, fused=True)
         self.steps_per_epoch = math.ceil(len(splits.train) / config.batch_size)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=config.epochs * self.steps_per_epoch, eta_min=config.min_learning_rate
@@ -122,7 +123,7 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             total += terms.elbo.detach().sum().item()
-            bar.set_postfix(loss=f"{loss.item():.2f}")
+            bar.set_postfix(loss=f"{loss.item():.2f}", refresh=False)
         return total / len(train)
 
     def run(self) -> list[dict]:
