@@ -115,7 +115,7 @@ def mean_batch_size(url: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--smoke", action="store_true", help="1 s runs at 8 connections: keeps the harness working")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving.json")

@@ -1,6 +1,5 @@
 """One error shape for every failure: RFC 9457 problem details, never a stack trace."""
 
-import logging
 from http import HTTPStatus
 
 import orjson
@@ -11,8 +10,6 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from service.images import ImageRejected
-
-log = logging.getLogger("service")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -37,7 +34,10 @@ class Problem(HTTPException):
         super().__init__(status, detail, headers)
 
 
-def problem_body(status: int, detail: str, request_id: str, errors: list | None = None) -> bytes:
+def problem_body(status: int, detail: str, state: dict, errors: list | None = None) -> bytes:
+    """The problem document; the detail is also kept in the request's state for its log line."""
+    state["error"] = detail
+    request_id = state.get("request_id", "")
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -53,10 +53,8 @@ def problem_body(status: int, detail: str, request_id: str, errors: list | None 
 def problem_response(
     request: Request, status: int, detail: str, headers: dict[str, str] | None = None, errors: list | None = None
 ) -> Response:
-    request_id = request.scope.get("state", {}).get("request_id", "")
-    log.info("request refused", extra={"request_id": request_id, "status": status, "detail": detail})
     return Response(
-        problem_body(status, detail, request_id, errors),
+        problem_body(status, detail, request.scope.setdefault("state", {}), errors),
         status_code=status,
         headers=headers,
         media_type=PROBLEM_MEDIA_TYPE,

@@ -36,7 +36,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 async def send_problem(
     send: Send, scope: Scope, status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()
 ) -> None:
-    body = problem_body(status, detail, scope.get("state", {}).get("request_id", ""))
+    body = problem_body(status, detail, scope.setdefault("state", {}))
     await send(
         {
             "type": "http.response.start",
@@ -100,6 +100,7 @@ class RequestContext:
                     "path": scope["path"],
                     "status": status,
                     "ms": round(seconds * 1000, 3),
+                    **({"error": scope["state"]["error"]} if "error" in scope["state"] else {}),
                 },
             )
 

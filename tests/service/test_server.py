@@ -33,3 +33,13 @@ def test_sigterm_lets_the_request_in_flight_finish(model_dir):
         thread.join()
         assert result["response"].status_code == 200
         assert np.isfinite(result["response"].json()["mu"]).all()
+
+
+def test_two_workers_serve_and_stop_cleanly(model_dir):
+    with running_server(model_dir, "--workers", "2") as server:
+        for _ in range(4):
+            response = httpx.post(
+                f"{server.url}/encode", content=png(digit_on_paper()), headers={"Content-Type": "image/png"}
+            )
+            assert response.status_code == 200
+        assert server.stop() == 0

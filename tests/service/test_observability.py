@@ -1,0 +1,40 @@
+"""Request ids in one structured log line per request, and Prometheus metrics."""
+
+import logging
+import re
+
+from tests.service.imaging import digit_on_paper, png
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{key}="{value}"' in line for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_every_request_is_one_log_line_with_its_id(client, caplog):
+    with caplog.at_level(logging.INFO, logger="service"):
+        response = client.post("/decode", json={"z": [1.0]}, headers={"X-Request-ID": "trace-42"})
+    lines = [record for record in caplog.records if getattr(record, "request_id", None) == "trace-42"]
+    assert len(lines) == 1
+    assert lines[0].status == 422 and "latent size is 2" in lines[0].error
+    assert response.json()["request_id"] == "trace-42"
+
+
+def test_metrics_count_requests_inference_batches_and_rejections(client):
+    before = client.get("/metrics").text
+    client.post("/encode", content=png(digit_on_paper()), headers={"Content-Type": "image/png"})
+    client.post("/encode", content=b"x" * 1_000_001, headers={"Content-Type": "image/png"})
+    after = client.get("/metrics").text
+
+    def grew(name: str, **labels: str) -> bool:
+        return metric(after, name, **labels) > metric(before, name, **labels)
+
+    assert grew("vae_requests_total", route="/encode", method="POST", status="200")
+    assert grew("vae_requests_total", status="413")
+    assert grew("vae_rejections_total", reason="body_too_large")
+    assert grew("vae_inference_seconds_count", graph="encoder")
+    assert grew("vae_batch_size_bucket", graph="encoder", le="1.0")
+    assert grew("vae_request_duration_seconds_count", route="/encode")
+    assert re.search(r"^vae_requests_in_flight \S+$", after, re.MULTILINE)
