@@ -7,6 +7,7 @@ REPO = TESTS.parent
 SAMPLE_DATA = TESTS / "data" / "mnist-sample"
 FULL_MNIST = REPO.parent / "shared" / "data" / "mnist"
 BUNDLED_MODEL = REPO / "models" / "mnist"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from tests.conftest import FULL_MNIST
+from tests.conftest import FASHION_MNIST, FULL_MNIST
 from training.data import MNIST_SHA256, DataError, download_mnist, load_dataset, read_idx, write_idx
 
 
@@ -68,3 +68,11 @@ def test_download_keeps_files_that_match_their_checksums(tmp_path):
     names = ["t10k-labels-idx1-ubyte", "train-labels-idx1-ubyte"]
     download_mnist(tmp_path, names, mirror=FULL_MNIST.resolve().as_uri() + "/")
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(f"{name}.gz" for name in names)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
+def test_reads_fashion_mnist():
+    dataset = load_dataset(FASHION_MNIST)
+    assert dataset.train.images.shape == (60_000, 28, 28) and dataset.test.images.shape == (10_000, 28, 28)
+    assert set(dataset.test.labels) == set(range(10))
