@@ -6,7 +6,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from service.deps import serving
 from service.errors import Problem
@@ -34,8 +34,12 @@ def _as_rows(value: object) -> object:
     return value
 
 
+_VECTOR = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+Z_SCHEMA = WithJsonSchema({"anyOf": [_VECTOR, {"type": "array", "items": _VECTOR, "minItems": 1}]})
+
+
 class DecodeRequest(BaseModel):
-    z: Annotated[list[list[Coordinate]], BeforeValidator(_as_rows)] = Field(
+    z: Annotated[list[list[Coordinate]], BeforeValidator(_as_rows), Z_SCHEMA] = Field(
         description="One latent vector of the model's latent size, or a list of them.",
         examples=[[0.5, -1.0], [[0.0, 0.0], [1.5, 0.5]]],
     )
