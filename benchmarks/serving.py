@@ -90,6 +90,7 @@ def server(command: list[str], core: str, env: dict[str, str] | None = None):
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}")
             try:
+                # The baselines have no /readyz: any answer from them means they are up.
                 if httpx.get(url + "/readyz", timeout=1).status_code in (200, 404):
                     break
             except httpx.TransportError:
