@@ -122,3 +122,11 @@ def test_cli_reports_bad_options_in_one_line(tmp_path, sample_data_dir):
 def test_cli_names_missing_data(tmp_path):
     with pytest.raises(SystemExit, match="missing .*pass --download"):
         run_cli("--data-dir", str(tmp_path / "empty"), "--out-dir", str(tmp_path / "out"))
+
+
+def test_export_command_republishes_a_run(trained_run, tmp_path):
+    main(["export", "--out-dir", str(trained_run), "--export-dir", str(tmp_path / "again")])
+    again = json.loads((tmp_path / "again" / DESCRIPTION_FILE).read_text())
+    first = json.loads((trained_run / "model" / DESCRIPTION_FILE).read_text())
+    assert again["training"] == first["training"]
+    assert again["metrics"]["knn5_accuracy"] == first["metrics"]["knn5_accuracy"]
