@@ -16,7 +16,7 @@ from tests.conftest import BUNDLED_MODEL
 from tests.service.server import running_server
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
-EXAMPLES_PER_OPERATION = 60
+EXAMPLES_PER_OPERATION = 100
 
 
 def errors_are_problems(ctx, response, case) -> None:
@@ -47,7 +47,12 @@ def test_api_holds_its_contract(operations):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,  # the same cases on every CI run: a failure reproduces
+        )
         def holds(case):
             nonlocal calls
             case.call_and_validate(checks=CHECKS)
