@@ -114,10 +114,10 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
 
 
-def grid(images: np.ndarray) -> np.ndarray:
-    """(N, 1, 28, 28) -> one mosaic, as square as the count allows, in row-major order."""
+def grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """(N, 1, 28, 28) -> one mosaic in row-major order, as square as the count allows by default."""
     count = len(images)
-    columns = int(np.ceil(np.sqrt(count)))
+    columns = columns or int(np.ceil(np.sqrt(count)))
     rows = -(-count // columns)
     padded = np.zeros((rows * columns, SIDE, SIDE), images.dtype)
     padded[:count] = images[:, 0]

@@ -10,20 +10,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from service.images import grid  # noqa: E402  (one mosaic helper for figures and responses)
 from training.config import IMAGE_SIDE  # noqa: E402
 from training.model import VAE  # noqa: E402
-
-
-def _tile(images: np.ndarray, columns: int) -> np.ndarray:
-    """(N, 28, 28) -> one (rows*28, columns*28) mosaic, row-major."""
-    rows = -(-len(images) // columns)
-    padded = np.zeros((rows * columns, IMAGE_SIDE, IMAGE_SIDE), images.dtype)
-    padded[: len(images)] = images
-    return (
-        padded.reshape(rows, columns, IMAGE_SIDE, IMAGE_SIDE)
-        .swapaxes(1, 2)
-        .reshape(rows * IMAGE_SIDE, columns * IMAGE_SIDE)
-    )
 
 
 def _save_mosaic(mosaic: np.ndarray, title: str, path: Path) -> None:
@@ -57,7 +46,7 @@ def manifold(model: VAE, path: Path, steps: int = 20) -> None:
     z1, z2 = np.meshgrid(quantiles, quantiles[::-1])
     z[:, 0], z[:, 1] = torch.from_numpy(z1.ravel()), torch.from_numpy(z2.ravel())
     images = torch.sigmoid(model.decode(z)).reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy()
-    _save_mosaic(_tile(images, steps), "Decoded f(z) over the latent plane", path)
+    _save_mosaic(grid(images[:, None], steps), "Decoded f(z) over the latent plane", path)
 
 
 @torch.inference_mode()
@@ -67,7 +56,7 @@ def reconstructions(model: VAE, pixels: torch.Tensor, path: Path, count: int = 1
     decoded = torch.sigmoid(model.decode(model.encode(originals)[0]))
     pairs = torch.stack([originals, decoded], dim=0).reshape(2, 2, count // 2, -1).transpose(0, 1)
     _save_mosaic(
-        _tile(pairs.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy(), count // 2),
+        grid(pairs.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE).numpy(), count // 2),
         "Originals and reconstructions f(mu(x))",
         path,
     )
@@ -77,7 +66,7 @@ def reconstructions(model: VAE, pixels: torch.Tensor, path: Path, count: int = 1
 def prior_samples(model: VAE, path: Path, count: int = 64, seed: int = 0) -> None:
     z = torch.randn(count, model.config.latent_size, generator=torch.Generator().manual_seed(seed))
     images = torch.sigmoid(model.decode(z)).reshape(-1, IMAGE_SIDE, IMAGE_SIDE).numpy()
-    _save_mosaic(_tile(images, 8), "Means f(z) of draws z ~ N(0, I)", path)
+    _save_mosaic(grid(images[:, None], 8), "Means f(z) of draws z ~ N(0, I)", path)
 
 
 def training_curves(history: list[dict], path: Path) -> None:

@@ -2,25 +2,12 @@
 
 import io
 import os
-import struct
 import zlib
 
 import numpy as np
 from PIL import Image
 
-from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _chunk(kind: bytes, data: bytes, crc: int | None = None) -> bytes:
-    crc = zlib.crc32(kind + data) if crc is None else crc
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def _grey_png(width: int, height: int, idat: bytes, extra: bytes = b"", end: bool = True) -> bytes:
-    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-    return PNG_SIGNATURE + header + extra + _chunk(b"IDAT", idat) + (_chunk(b"IEND", b"") if end else b"")
+from tests.service.imaging import digit_on_paper, encoded, grey_png, png, png_chunk, png_with_header
 
 
 def _rows(width: int, height: int, value: int = 0) -> bytes:
@@ -52,22 +39,22 @@ def corpus() -> list[tuple[str, bytes, str, int]]:
         # Pillow checks no IDAT CRC, and the pixels themselves are intact: a valid picture.
         (
             "PNG with a bad CRC",
-            _grey_png(64, 64, idat)[:33] + _chunk(b"IDAT", idat, crc=0) + _chunk(b"IEND", b""),
+            grey_png(64, 64, idat)[:33] + png_chunk(b"IDAT", idat, crc=0) + png_chunk(b"IEND", b""),
             "image/png",
             200,
         ),
-        ("PNG with a truncated IDAT", _grey_png(64, 64, idat[: len(idat) // 2]), "image/png", 422),
-        ("PNG without IEND", _grey_png(64, 64, idat, end=False), "image/png", 200),
+        ("PNG with a truncated IDAT", grey_png(64, 64, idat[: len(idat) // 2]), "image/png", 422),
+        ("PNG without IEND", grey_png(64, 64, idat, end=False), "image/png", 200),
         ("header claiming 100000x100000", png_with_header(100_000, 100_000), "image/png", 422),
         (
             "zlib bomb in the pixels (4000x4000 of zeros)",
-            _grey_png(4000, 4000, zlib.compress(_rows(4000, 4000), 9)),
+            grey_png(4000, 4000, zlib.compress(_rows(4000, 4000), 9)),
             "image/png",
             200,
         ),
         (
             "zlib bomb in a zTXt chunk",
-            _grey_png(64, 64, idat, extra=_chunk(b"zTXt", b"note\0\0" + bomb_text)),
+            grey_png(64, 64, idat, extra=png_chunk(b"zTXt", b"note\0\0" + bomb_text)),
             "image/png",
             422,
         ),
