@@ -1,6 +1,6 @@
 """Serving benchmark: the real service under wrk, against a no-op ceiling and the naive path.
 
-    python -m benchmarks.serving [--seconds 10] [--smoke] [--model-dir models/mnist]
+    python -m benchmarks.serving [--seconds 10] [--smoke] [--endpoints encode_raw ...] [--model-dir models/mnist]
 
 Server pinned to core 0, wrk to core 1. Prints req/s, p50, p99 and server CPU per request for each
 endpoint at 1, 8 and 64 connections, each endpoint's ratios to its baselines, the batch endpoint's
@@ -43,6 +43,9 @@ def multipart(files: list[bytes]) -> bytes:
         for i, data in enumerate(files)
     )
     return parts + f"--{BOUNDARY}--\r\n".encode()
+
+
+ENDPOINTS = ["encode_raw", "encode_multipart", "decode", "sample", "encode_batch64"]
 
 
 def loads(digit: bytes) -> dict[str, dict[str, Load]]:
@@ -118,13 +121,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--smoke", action="store_true", help="1 s runs at 8 connections: keeps the harness working")
+    parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=ENDPOINTS, help="default: all")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving.json")
     args = parser.parse_args()
     seconds, connections = (1, [8]) if args.smoke else (args.seconds, [1, 8, 64])
 
     digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
-    requests = loads(digit)
+    every_load = loads(digit)
+    requests = {name: every_load[name] for name in args.endpoints}
     service_command = [sys.executable, "-m", "service", "--model-dir", str(args.model_dir)]
     service_env = {"VAE_MAX_IN_FLIGHT": "10000", "VAE_LOG_LEVEL": "warning"}
     results: dict = {"runs": [], "seconds": seconds}
@@ -166,12 +171,13 @@ def main() -> None:
         with server(baseline_command, SERVER_CORE, {"VAE_BENCH_FIXTURES": fixtures.name}) as (url, pid, _):
             for name in requests:
                 measure(name, "noop", url, pid)
-            measure("encode_multipart", "naive", url, pid)
+            if "encode_multipart" in requests:
+                measure("encode_multipart", "naive", url, pid)
 
     if not args.smoke:
         for workers in (1, 2):
             with server([*service_command, "--workers", str(workers)], "0,1", service_env) as (url, pid, _):
-                result = run_wrk(url, requests["encode_raw"]["service"], 64, seconds, pid, LOAD_CORE)
+                result = run_wrk(url, every_load["encode_raw"]["service"], 64, seconds, pid, LOAD_CORE)
                 results[f"workers_{workers}_req_s"] = result.requests_per_second
                 print(f"encode_raw with {workers} worker(s), c=64: {result.requests_per_second:.0f} req/s")
     startups = []
@@ -197,7 +203,7 @@ def report(results: dict) -> None:
 
     print("\nratios (service / baseline, same run):")
     conns_seen = sorted({r["connections"] for r in results["runs"]})
-    for endpoint in ("encode_raw", "encode_multipart", "decode", "sample", "encode_batch64"):
+    for endpoint in sorted({r["endpoint"] for r in results["runs"]}, key=ENDPOINTS.index):
         for conns in conns_seen:
             service, noop = run(endpoint, "service", conns), run(endpoint, "noop", conns)
             naive = run("encode_multipart", "naive", conns) if endpoint.startswith("encode_") else None

@@ -9,18 +9,24 @@ import numpy as np
 from service.metrics import BATCH_SIZE, INFERENCE
 from service.model import VAEModel
 
+Outputs = tuple[np.ndarray, ...]
+
+# While calls come alone, all but one in this many run at once; that one is deferred to see whether
+# others arrive with it.
+PROBE_EVERY = 16
+
 
 class Batcher:
     """Concatenates the inputs of concurrent callers along the batch axis and runs one model call.
 
-    A lone caller runs at once: the call is scheduled on the event loop's next turn, so only the
-    requests already waiting then join it. Under concurrency (two or more waiting), the call may
-    wait up to max_wait_s for more, unless the batch is already full.
+    Callers are gathered by deferring the call to the event loop's next turn, so that the requests
+    already waiting then join it; once two or more are waiting, the call may wait up to max_wait_s
+    for more, unless the batch is already full. A deferral costs loop turns (about 30 us of CPU, 7% of
+    a request at concurrency 1), so while calls come alone they run at once, and only one in
+    PROBE_EVERY is deferred, to notice when concurrency returns.
     """
 
-    def __init__(
-        self, graph: str, run: Callable[[np.ndarray], tuple[np.ndarray, ...]], max_batch: int, max_wait_s: float
-    ):
+    def __init__(self, graph: str, run: Callable[[np.ndarray], Outputs], max_batch: int, max_wait_s: float):
         self._graph = graph
         self._run = run
         self._max_batch = max_batch
@@ -28,8 +34,12 @@ class Batcher:
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self._scheduled = False
         self._waited = False
+        self._alone_calls_left = 0
 
-    async def __call__(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+    async def __call__(self, inputs: np.ndarray) -> Outputs:
+        if self._alone_calls_left and not self._pending:
+            self._alone_calls_left -= 1
+            return self._infer(inputs)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((inputs, future))
@@ -37,6 +47,13 @@ class Batcher:
             self._scheduled = True
             loop.call_soon(self._flush)
         return await future
+
+    def _infer(self, inputs: np.ndarray) -> Outputs:
+        started = time.perf_counter()
+        outputs = self._run(inputs)
+        INFERENCE.labels(self._graph).observe(time.perf_counter() - started)
+        BATCH_SIZE.labels(self._graph).observe(len(inputs))
+        return outputs
 
     def _pending_rows(self) -> int:
         return sum(len(inputs) for inputs, _ in self._pending)
@@ -53,6 +70,7 @@ class Batcher:
             inputs, future = self._pending.pop(0)
             batch.append((inputs, future))
             rows += len(inputs)
+        self._alone_calls_left = PROBE_EVERY - 1 if len(batch) == 1 and not self._pending else 0
         self._run_batch(batch)
         if self._pending:
             loop.call_soon(self._flush)
@@ -63,16 +81,13 @@ class Batcher:
         live = [(inputs, future) for inputs, future in batch if not future.done()]  # skip cancelled callers
         if not live:
             return
-        started = time.perf_counter()
         try:
             joined = live[0][0] if len(live) == 1 else np.concatenate([inputs for inputs, _ in live])
-            outputs = self._run(joined)
+            outputs = self._infer(joined)
         except Exception as error:  # the callers' handlers report it; the loop must go on
             for _, future in live:
                 future.set_exception(error)
             return
-        INFERENCE.labels(self._graph).observe(time.perf_counter() - started)
-        BATCH_SIZE.labels(self._graph).observe(len(joined))
         start = 0
         for inputs, future in live:
             end = start + len(inputs)

@@ -1,0 +1,135 @@
+"""The batcher: concurrent callers share one model call; lone callers do not wait for company."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from service.inference import PROBE_EVERY, Batcher
+
+
+class Model:
+    """Doubles its input, and records the batch of every call."""
+
+    def __init__(self, fail: bool = False):
+        self.batches: list[np.ndarray] = []
+        self.fail = fail
+
+    def __call__(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        self.batches.append(inputs)
+        if self.fail:
+            raise RuntimeError("model failed")
+        return (inputs * 2,)
+
+
+def rows(*values: float) -> np.ndarray:
+    return np.array(values, np.float32)[:, None]
+
+
+def test_concurrent_callers_share_one_call_and_get_their_own_rows():
+    model = Model()
+    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+
+    async def scenario():
+        return await asyncio.gather(batcher(rows(1)), batcher(rows(2, 3)), batcher(rows(4)))
+
+    results = asyncio.run(scenario())
+    assert [len(batch) for batch in model.batches] == [4]
+    assert [result[0].ravel().tolist() for result in results] == [[2], [4, 6], [8]]
+
+
+def test_a_call_never_exceeds_the_batch_limit():
+    model = Model()
+    batcher = Batcher("test", model, max_batch=4, max_wait_s=0)
+
+    async def scenario():
+        await asyncio.gather(*(batcher(rows(i)) for i in range(6)), batcher(rows(7, 8, 9)))
+
+    asyncio.run(scenario())
+    assert [len(batch) for batch in model.batches] == [4, 2, 3]
+
+
+def test_lone_callers_run_at_once_and_one_in_probe_every_looks_for_company():
+    model = Model()
+    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+    turns = 0
+
+    async def ticker():
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def waited_for() -> list[bool]:
+        asyncio.get_running_loop().create_task(ticker())
+        await asyncio.sleep(0)
+        waits = []
+        for _ in range(2 * PROBE_EVERY + 1):
+            before = turns
+            await batcher(rows(1))
+            waits.append(turns > before)
+        return waits
+
+    waits = asyncio.run(waited_for())
+    assert [index for index, waited in enumerate(waits) if waited] == [0, PROBE_EVERY, 2 * PROBE_EVERY]
+
+
+def test_callers_gather_again_as_soon_as_a_probe_finds_company():
+    model = Model()
+    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+
+    async def scenario():
+        await batcher(rows(1))  # alone: the next calls run at once
+        for _ in range(PROBE_EVERY - 1):
+            await batcher(rows(1))
+        await asyncio.gather(*(batcher(rows(i)) for i in range(3)))  # the probe: three together
+        await asyncio.gather(*(batcher(rows(i)) for i in range(3)))
+
+    asyncio.run(scenario())
+    assert [len(batch) for batch in model.batches[-2:]] == [3, 3]
+
+
+@pytest.mark.parametrize(("max_wait_s", "calls"), [(0, [2, 1]), (0.2, [3])])
+def test_under_concurrency_a_bounded_wait_lets_later_callers_join(max_wait_s, calls):
+    model = Model()
+    batcher = Batcher("test", model, max_batch=64, max_wait_s=max_wait_s)
+
+    async def late_caller():
+        for _ in range(3):  # past the turn on which the first two are run
+            await asyncio.sleep(0)
+        return await batcher(rows(3))
+
+    async def scenario():
+        await asyncio.gather(batcher(rows(1)), batcher(rows(2)), late_caller())
+
+    asyncio.run(scenario())
+    assert [len(batch) for batch in model.batches] == calls
+
+
+def test_a_failed_call_reaches_each_of_its_callers_and_the_next_call_runs():
+    model = Model(fail=True)
+    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+
+    async def scenario():
+        outcomes = await asyncio.gather(batcher(rows(1)), batcher(rows(2)), return_exceptions=True)
+        model.fail = False
+        return outcomes, await batcher(rows(3))
+
+    outcomes, after = asyncio.run(scenario())
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
+    assert after[0].ravel().tolist() == [6]
+
+
+def test_cancelled_callers_are_left_out_of_the_call():
+    model = Model()
+    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        gone, kept = loop.create_task(batcher(rows(1))), loop.create_task(batcher(rows(2)))
+        await asyncio.sleep(0)  # both are waiting for the call
+        gone.cancel()
+        return await kept
+
+    assert asyncio.run(scenario())[0].ravel().tolist() == [4]
+    assert [batch.ravel().tolist() for batch in model.batches] == [[2]]
