@@ -2,7 +2,8 @@
 
     python -m benchmarks.serving [--seconds 10] [--smoke] [--endpoints encode_raw ...] [--model-dir models/mnist]
 
-Server pinned to core 0, wrk to core 1. Prints req/s, p50, p99 and server CPU per request for each
+The service runs with its default settings (request logs on, to /dev/null), pinned to core 0; wrk
+runs on core 1. Prints req/s, p50, p99 and server CPU per request for each
 endpoint at 1, 8 and 64 connections, each endpoint's ratios to its baselines, the batch endpoint's
 cost per image, scaling to two workers, start-up time and memory; writes benchmarks/results/serving.json.
 """
@@ -131,7 +132,6 @@ def main() -> None:
     every_load = loads(digit)
     requests = {name: every_load[name] for name in args.endpoints}
     service_command = [sys.executable, "-m", "service", "--model-dir", str(args.model_dir)]
-    service_env = {"VAE_MAX_IN_FLIGHT": "10000", "VAE_LOG_LEVEL": "warning"}
     results: dict = {"runs": [], "seconds": seconds}
 
     def measure(name: str, variant: str, url: str, pid: int) -> None:
@@ -145,7 +145,7 @@ def main() -> None:
                 flush=True,
             )
 
-    with server(service_command, SERVER_CORE, service_env) as (url, pid, _):
+    with server(service_command, SERVER_CORE) as (url, pid, _):
         with httpx.Client(base_url=url) as http:
             encode_body = http.post("/encode", content=digit, headers={"Content-Type": "image/png"}).text
             png_body = http.post("/decode", json={"z": [0.25, -0.5]}).content
@@ -176,13 +176,13 @@ def main() -> None:
 
     if not args.smoke:
         for workers in (1, 2):
-            with server([*service_command, "--workers", str(workers)], "0,1", service_env) as (url, pid, _):
+            with server([*service_command, "--workers", str(workers)], "0,1") as (url, pid, _):
                 result = run_wrk(url, every_load["encode_raw"]["service"], 64, seconds, pid, LOAD_CORE)
                 results[f"workers_{workers}_req_s"] = result.requests_per_second
                 print(f"encode_raw with {workers} worker(s), c=64: {result.requests_per_second:.0f} req/s")
     startups = []
     for _ in range(1 if args.smoke else 5):
-        with server(service_command, SERVER_CORE, service_env) as (_, _, seconds_to_ready):
+        with server(service_command, SERVER_CORE) as (_, _, seconds_to_ready):
             startups.append(seconds_to_ready)
     results["startup_seconds_median"] = round(statistics.median(startups), 3)
     report(results)

@@ -4,8 +4,8 @@ import asyncio
 import hmac
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,7 +62,7 @@ class RequestContext:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         offered = _header(scope, b"x-request-id")
-        request_id = offered if offered and _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request_id = offered if offered and _REQUEST_ID.match(offered) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = False
@@ -116,6 +116,7 @@ class Limits:
         self.max_in_flight = settings.max_in_flight
         self.timeout = settings.request_timeout_s
         self.in_flight = 0
+        IN_FLIGHT.set_function(lambda: self.in_flight)  # read when scraped, not updated per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
@@ -148,7 +149,6 @@ class Limits:
             await send(message)
 
         self.in_flight += 1
-        IN_FLIGHT.inc()
         try:
             async with asyncio.timeout(self.timeout):
                 await self.app(scope, counted_receive, tracked_send)
@@ -159,7 +159,6 @@ class Limits:
                 await send_problem(send, scope, status, f"request not completed within {self.timeout:g} s")
         finally:
             self.in_flight -= 1
-            IN_FLIGHT.dec()
 
 
 class RequireApiKey:
