@@ -2,10 +2,10 @@
 
     python -m benchmarks.serving [--seconds 10] [--smoke] [--endpoints encode_raw ...] [--model-dir models/mnist]
 
-The service runs with its default settings (request logs on, to /dev/null), pinned to core 0; wrk
-runs on core 1. Prints req/s, p50, p99 and server CPU per request for each
-endpoint at 1, 8 and 64 connections, each endpoint's ratios to its baselines, the batch endpoint's
-cost per image, scaling to two workers, start-up time and memory; writes benchmarks/results/serving.json.
+The service runs with its default settings (request logs on, to /dev/null), pinned to core 0; wrk runs
+on core 1. Prints req/s, p50, p99 and server CPU per request for each endpoint at 1, 8 and 64 connections,
+each endpoint's ratios to its baselines, the batch endpoint's cost per image, scaling to two workers,
+start-up time and memory; writes benchmarks/results/serving.json.
 """
 
 import argparse
