@@ -1,21 +1,22 @@
 """POST /encode and /encode/batch: images -> the parameters of Q(Z|x)."""
 
-from typing import Annotated
-
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from service.deps import serving
 from service.images import Invert, to_model_input
+from service.params import from_query, query_docs
 from service.responses import IMAGE_ERRORS, JSONResponse
 from service.uploads import image_request_body, read_images
 
 router = APIRouter(tags=["encode"])
 
-InvertQuery = Annotated[
-    Invert, Query(description="Invert dark-on-light pictures: auto (by the border's brightness), yes or no.")
-]
+
+class EncodeParams(BaseModel):
+    invert: Invert = Field(
+        Invert.auto, description="Invert dark-on-light pictures: auto (by the border's brightness), yes or no."
+    )
 
 
 class Encoding(BaseModel):
@@ -43,15 +44,16 @@ class BatchEncoding(BaseModel):
     "/encode",
     response_model=Encoding,
     responses=IMAGE_ERRORS,
-    openapi_extra=image_request_body(False),
+    openapi_extra=image_request_body(False) | query_docs(EncodeParams),
     summary="Encode one image",
 )
-async def encode(request: Request, invert: InvertQuery = Invert.auto) -> JSONResponse:
+async def encode(request: Request) -> JSONResponse:
     """One image, as the raw body (`curl --data-binary @digit.png -H 'Content-Type: image/png'`) or
     as a multipart file: -> mu and sigma of Q(Z|x). PNG, JPEG, GIF, BMP or WebP, any size, colour or grey."""
     settings, inference = serving(request)
+    params = from_query(EncodeParams, request)
     (upload,) = await read_images(request, settings, max_files=1)
-    model_input = to_model_input(upload.data, invert, settings.max_pixels)
+    model_input = to_model_input(upload.data, params.invert, settings.max_pixels)
     mu, sigma = await inference.encode(model_input[None])
     return JSONResponse(
         {"model_id": inference.model.id, "latent_size": inference.model.latent_size, "mu": mu[0], "sigma": sigma[0]}
@@ -62,14 +64,15 @@ async def encode(request: Request, invert: InvertQuery = Invert.auto) -> JSONRes
     "/encode/batch",
     response_model=BatchEncoding,
     responses=IMAGE_ERRORS,
-    openapi_extra=image_request_body(True),
+    openapi_extra=image_request_body(True) | query_docs(EncodeParams),
     summary="Encode several images in one model call",
 )
-async def encode_batch(request: Request, invert: InvertQuery = Invert.auto) -> JSONResponse:
+async def encode_batch(request: Request) -> JSONResponse:
     """Up to VAE_MAX_BATCH images as the files of one multipart form -> one (mu, sigma) each."""
     settings, inference = serving(request)
+    params = from_query(EncodeParams, request)
     uploads = await read_images(request, settings, max_files=settings.max_batch)
-    model_input = np.stack([to_model_input(upload.data, invert, settings.max_pixels) for upload in uploads])
+    model_input = np.stack([to_model_input(upload.data, params.invert, settings.max_pixels) for upload in uploads])
     mu, sigma = await inference.encode(model_input)
     items = [
         {"filename": upload.filename, "mu": m, "sigma": s} for upload, m, s in zip(uploads, mu, sigma, strict=True)

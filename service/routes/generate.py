@@ -4,19 +4,20 @@ import secrets
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from service.deps import serving
 from service.errors import Problem
 from service.inference import Inference
+from service.params import from_json_body, from_query, json_body_docs, query_docs
 from service.responses import ERRORS, PNG, images_response
 
 router = APIRouter(tags=["generate"])
 
 Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Upscale = Annotated[int, Query(ge=1, description="Each output pixel becomes an upscale x upscale block.")]
+UPSCALE = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
 
 IMAGE_RESPONSES = {
     200: {
@@ -45,13 +46,17 @@ class DecodeRequest(BaseModel):
     )
 
 
+class RenderParams(BaseModel):
+    upscale: int = UPSCALE
+
+
 class SampleRequest(BaseModel):
     n: int = Field(1, ge=1, description="How many draws (at most VAE_MAX_SAMPLES).")
     seed: int | None = Field(None, ge=0, lt=2**63, description="Same seed, same images; random if absent.")
     temperature: float = Field(
         1.0, gt=0, le=10, allow_inf_nan=False, description="Scale of the prior's standard deviation."
     )
-    upscale: int = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
+    upscale: int = UPSCALE
 
 
 def _check_upscale(upscale: int, limit: int) -> None:
@@ -71,12 +76,18 @@ async def _render(
     return images_response(request, z, images, upscale, {"model_id": inference.model.id, **body}, headers)
 
 
-@router.post("/decode", responses=IMAGE_RESPONSES, summary="Decode latent vectors to images")
-async def decode(request: Request, body: DecodeRequest, upscale: Upscale = 1) -> Response:
+@router.post(
+    "/decode",
+    responses=IMAGE_RESPONSES,
+    openapi_extra=json_body_docs(DecodeRequest) | query_docs(RenderParams),
+    summary="Decode latent vectors to images",
+)
+async def decode(request: Request) -> Response:
     """z -> the decoder's pixel means f(z), as a PNG by default."""
     settings, inference = serving(request)
+    upscale = from_query(RenderParams, request).upscale
     _check_upscale(upscale, settings.max_upscale)
-    rows = body.z
+    rows = (await from_json_body(DecodeRequest, request)).z
     if not rows:
         raise Problem(422, "z is empty; send one latent vector or a list of them")
     if len(rows) > settings.max_batch:
@@ -101,16 +112,23 @@ async def _sample(request: Request, params: SampleRequest) -> Response:
     )
 
 
-@router.post("/sample", responses=IMAGE_RESPONSES, summary="Draw images from the prior")
-async def sample(
-    request: Request,
-    params: Annotated[SampleRequest, Body()] = SampleRequest(),
-) -> Response:
+@router.post(
+    "/sample",
+    responses=IMAGE_RESPONSES,
+    openapi_extra=json_body_docs(SampleRequest, optional=True),
+    summary="Draw images from the prior",
+)
+async def sample(request: Request) -> Response:
     """n draws z ~ N(0, temperature^2 I), decoded. The seed used is returned in X-Seed (and in JSON)."""
-    return await _sample(request, params)
+    return await _sample(request, await from_json_body(SampleRequest, request, optional=True))
 
 
-@router.get("/sample", responses=IMAGE_RESPONSES, summary="Draw images from the prior (query parameters)")
-async def sample_get(request: Request, params: Annotated[SampleRequest, Query()]) -> Response:
+@router.get(
+    "/sample",
+    responses=IMAGE_RESPONSES,
+    openapi_extra=query_docs(SampleRequest),
+    summary="Draw images from the prior (query parameters)",
+)
+async def sample_get(request: Request) -> Response:
     """As POST /sample, with the parameters in the query string, for a browser or an <img> tag."""
-    return await _sample(request, params)
+    return await _sample(request, from_query(SampleRequest, request))

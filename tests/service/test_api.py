@@ -64,6 +64,18 @@ def test_encode_batch_is_one_list_in_upload_order(client, digit):
     np.testing.assert_allclose(items[1]["mu"], single["mu"], atol=1e-6)
 
 
+def test_encode_invert_decides_which_is_ink(client, digit):
+    def mu(invert: str) -> list[float]:
+        response = client.post(
+            "/encode", params={"invert": invert}, content=digit, headers={"Content-Type": "image/png"}
+        )
+        return response.json()["mu"]
+
+    assert mu("auto") == mu("yes") != mu("no")  # dark ink on light paper: auto inverts it
+    body = assert_problem(client.post("/encode", params={"invert": "maybe"}, content=digit), 422, "query.invert")
+    assert "'auto', 'yes' or 'no'" in body["detail"]
+
+
 def test_encode_takes_the_content_not_the_label(client, digit):
     jpeg = encoded(Image.open(io.BytesIO(digit)).convert("RGB"), "JPEG")
     response = client.post("/encode", files={"file": ("digit.png", jpeg, "image/png")})
@@ -93,6 +105,7 @@ def test_sample_is_reproducible_by_seed(client):
     first = client.get("/sample", params={"n": 4, "seed": 7}, headers={"Accept": "application/json"}).json()
     again = client.post("/sample", json={"n": 4, "seed": 7}, headers={"Accept": "application/json"}).json()
     assert first == again and first["seed"] == 7 and len(first["images"]) == 4
+    assert client.post("/sample", headers={"Accept": "application/json"}).json()["temperature"] == 1.0
     png_response = client.get("/sample", params={"n": 4})
     assert png_response.headers["content-type"] == "image/png" and int(png_response.headers["x-seed"]) >= 0
 
@@ -142,7 +155,7 @@ def test_decode_rejects_malformed_json(client):
         ({"temperature": 100}, "less than or equal to 10"),
         ({"seed": -1}, "greater than or equal to 0"),
         ({"upscale": 99}, "upscale 99"),
-        ({"n": "many"}, "valid integer"),
+        ({"n": "many"}, "query.n: Input should be a valid integer"),
     ],
 )
 def test_sample_rejects_bad_parameters(client, params, fragment):
