@@ -1,11 +1,13 @@
 """Serving benchmark: the real service under wrk, against a no-op ceiling and the naive path.
 
-    python -m benchmarks.serving [--seconds 10] [--smoke] [--endpoints encode_raw ...] [--model-dir models/mnist]
+    python -m benchmarks.serving [--seconds 4] [--rounds 3] [--smoke] [--endpoints encode_raw ...]
 
-The service runs with its default settings (request logs on, to /dev/null), pinned to core 0; wrk runs
-on core 1. Prints req/s, p50, p99 and server CPU per request for each endpoint at 1, 8 and 64 connections,
-each endpoint's ratios to its baselines, the batch endpoint's cost per image, scaling to two workers,
-start-up time and memory; writes benchmarks/results/serving.json.
+The service runs with its default settings (request logs on, to /dev/null), pinned to core 0, beside the
+baselines' server on the same core; wrk runs on core 1. Each endpoint's variants (service, no-op, naive)
+are run in turn, round after round, so that the machine's drift hits them alike. Prints the medians of
+req/s, p50, p99 and server CPU per request at 1, 8 and 64 connections, each endpoint's ratios to its
+baselines, the batch endpoint's cost per image, scaling to two workers, start-up time and memory; writes
+benchmarks/results/serving.json.
 """
 
 import argparse
@@ -18,14 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
-from dataclasses import asdict
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import psutil
 
-from benchmarks.load import Load, run_wrk
+from benchmarks.load import Load, Result, run_wrk
 from tests.service.imaging import png
 from tests.service.server import free_port
 from training.data import load_dataset
@@ -59,7 +60,6 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
         "encode_raw": {
             "service": Load("POST", "/encode", digit, (("Content-Type", "image/png"),)),
             "noop": Load("POST", "/noop/raw", digit, (("Content-Type", "image/png"),)),
-            "naive": Load("POST", "/naive/encode", one, form),
         },
         "encode_multipart": {
             "service": Load("POST", "/encode", one, form),
@@ -118,68 +118,89 @@ def mean_batch_size(url: str) -> float:
     return total / count if count else 0.0
 
 
+BASELINE_COMMAND = [
+    sys.executable,
+    "-m",
+    "uvicorn",
+    "benchmarks.baselines:create_app",
+    "--factory",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+]
+
+
+def median_run(runs: list[Result]) -> dict:
+    """The median of each figure over the rounds; errors summed."""
+    figures = ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request")
+    medians = {name: statistics.median(getattr(run, name) for run in runs) for name in figures}
+    return {**medians, "errors": sum(run.errors for run in runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--smoke", action="store_true", help="1 s runs at 8 connections: keeps the harness working")
+    parser.add_argument("--seconds", type=int, default=4, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each variant, alternated; medians reported")
+    parser.add_argument("--smoke", action="store_true", help="one 1 s run at 8 connections: keeps the harness working")
     parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=ENDPOINTS, help="default: all")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving.json")
     args = parser.parse_args()
-    seconds, connections = (1, [8]) if args.smoke else (args.seconds, [1, 8, 64])
+    seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, [1, 8, 64])
 
     digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
     every_load = loads(digit)
-    requests = {name: every_load[name] for name in args.endpoints}
     service_command = [sys.executable, "-m", "service", "--model-dir", str(args.model_dir)]
-    results: dict = {"runs": [], "seconds": seconds}
+    results: dict = {"runs": [], "seconds": seconds, "rounds": rounds}
 
-    def measure(name: str, variant: str, url: str, pid: int) -> None:
-        for conns in connections:
-            result = run_wrk(url, requests[name][variant], conns, seconds, pid, LOAD_CORE)
-            results["runs"].append({"endpoint": name, "variant": variant, "connections": conns, **asdict(result)})
-            print(
-                f"{name:17} {variant:8} c={conns:<3} {result.requests_per_second:9.0f} req/s  "
-                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-                f"cpu {result.cpu_us_per_request:6.0f} us/req  errors {result.errors}",
-                flush=True,
-            )
+    def alternate(name: str, variants: dict[str, tuple[str, int]], conns: int) -> dict[str, dict]:
+        """Each variant's median over the rounds, the variants' runs interleaved so drift hits all alike."""
+        runs: dict[str, list[Result]] = {variant: [] for variant in variants}
+        for _ in range(rounds):
+            for variant, (url, pid) in variants.items():
+                runs[variant].append(run_wrk(url, every_load[name][variant], conns, seconds, pid, LOAD_CORE))
+        return {variant: median_run(variant_runs) for variant, variant_runs in runs.items()}
 
-    with server(service_command, SERVER_CORE) as (url, pid, _):
+    with ExitStack() as servers:
+        url, pid, _ = servers.enter_context(server(service_command, SERVER_CORE))
         with httpx.Client(base_url=url) as http:
             encode_body = http.post("/encode", content=digit, headers={"Content-Type": "image/png"}).text
             png_body = http.post("/decode", json={"z": [0.25, -0.5]}).content
             vae = http.get("/model").json()["training"]["vae"]
-        for name in requests:
-            measure(name, "service", url, pid)
+        fixtures = servers.enter_context(tempfile.NamedTemporaryFile("w", suffix=".json"))
+        json.dump({"encode": encode_body, "png": base64.b64encode(png_body).decode(), "vae": vae}, fixtures)
+        fixtures.flush()
+        baseline_url, baseline_pid, _ = servers.enter_context(
+            server(BASELINE_COMMAND, SERVER_CORE, {"VAE_BENCH_FIXTURES": fixtures.name})
+        )
+        for name in args.endpoints:
+            variants = {
+                variant: (url, pid) if variant == "service" else (baseline_url, baseline_pid)
+                for variant in every_load[name]
+            }
+            for conns in connections:
+                for variant, figures in alternate(name, variants, conns).items():
+                    results["runs"].append({"endpoint": name, "variant": variant, "connections": conns, **figures})
+                    print(
+                        f"{name:17} {variant:8} c={conns:<3} {figures['requests_per_second']:9.0f} req/s  "
+                        f"p50 {figures['p50_ms']:7.2f} ms  p99 {figures['p99_ms']:7.2f} ms  "
+                        f"cpu {figures['cpu_us_per_request']:6.0f} us/req  errors {figures['errors']}",
+                        flush=True,
+                    )
         results["mean_encoder_batch"] = round(mean_batch_size(url), 2)
         results["rss_mb_per_worker"] = worker_rss_mb(pid)
 
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as fixtures:
-        json.dump({"encode": encode_body, "png": base64.b64encode(png_body).decode(), "vae": vae}, fixtures)
-        fixtures.flush()
-        baseline_command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "benchmarks.baselines:create_app",
-            "--factory",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        with server(baseline_command, SERVER_CORE, {"VAE_BENCH_FIXTURES": fixtures.name}) as (url, pid, _):
-            for name in requests:
-                measure(name, "noop", url, pid)
-            if "encode_multipart" in requests:
-                measure("encode_multipart", "naive", url, pid)
-
     if not args.smoke:
-        for workers in (1, 2):
-            with server([*service_command, "--workers", str(workers)], "0,1") as (url, pid, _):
-                result = run_wrk(url, every_load["encode_raw"]["service"], 64, seconds, pid, LOAD_CORE)
-                results[f"workers_{workers}_req_s"] = result.requests_per_second
-                print(f"encode_raw with {workers} worker(s), c=64: {result.requests_per_second:.0f} req/s")
+        with ExitStack() as servers:
+            pools = {
+                f"workers_{workers}": (url, pid)
+                for workers in (1, 2)
+                for url, pid, _ in [servers.enter_context(server([*service_command, "--workers", str(workers)], "0,1"))]
+            }
+            every_load["scaling"] = {pool: every_load["encode_raw"]["service"] for pool in pools}
+            for pool, figures in alternate("scaling", pools, 64).items():
+                results[f"{pool}_req_s"] = figures["requests_per_second"]
+                print(f"encode_raw with {pool.replace('_', ' ')}, c=64: {figures['requests_per_second']:.0f} req/s")
     startups = []
     for _ in range(1 if args.smoke else 5):
         with server(service_command, SERVER_CORE) as (_, _, seconds_to_ready):
@@ -201,7 +222,7 @@ def report(results: dict) -> None:
             None,
         )
 
-    print("\nratios (service / baseline, same run):")
+    print("\nratios (service / baseline, medians of runs interleaved in one session):")
     conns_seen = sorted({r["connections"] for r in results["runs"]})
     for endpoint in sorted({r["endpoint"] for r in results["runs"]}, key=ENDPOINTS.index):
         for conns in conns_seen:
