@@ -6,9 +6,10 @@ from pydantic import BaseModel, Field
 
 from service.deps import serving
 from service.images import Invert, to_model_input
+from service.model import VAEModel
 from service.params import from_query, query_docs
 from service.responses import IMAGE_ERRORS, JSONResponse
-from service.uploads import image_request_body, read_images
+from service.uploads import Upload, image_request_body, read_images
 
 router = APIRouter(tags=["encode"])
 
@@ -40,6 +41,16 @@ class BatchEncoding(BaseModel):
     items: list[BatchItem] = Field(description="One per uploaded file, in upload order.")
 
 
+async def _encode_uploads(request: Request, batch: bool) -> tuple[VAEModel, list[Upload], np.ndarray, np.ndarray]:
+    """The request's images, and the mu and sigma of each from one model call."""
+    settings, inference = serving(request)
+    params = from_query(EncodeParams, request)
+    uploads = await read_images(request, settings, max_files=settings.max_batch if batch else 1)
+    model_input = np.stack([to_model_input(upload.data, params.invert, settings.max_pixels) for upload in uploads])
+    mu, sigma = await inference.encode(model_input)
+    return inference.model, uploads, mu, sigma
+
+
 @router.post(
     "/encode",
     response_model=Encoding,
@@ -50,14 +61,8 @@ class BatchEncoding(BaseModel):
 async def encode(request: Request) -> JSONResponse:
     """One image, as the raw body (`curl --data-binary @digit.png -H 'Content-Type: image/png'`) or
     as a multipart file: -> mu and sigma of Q(Z|x). PNG, JPEG, GIF, BMP or WebP, any size, colour or grey."""
-    settings, inference = serving(request)
-    params = from_query(EncodeParams, request)
-    (upload,) = await read_images(request, settings, max_files=1)
-    model_input = to_model_input(upload.data, params.invert, settings.max_pixels)
-    mu, sigma = await inference.encode(model_input[None])
-    return JSONResponse(
-        {"model_id": inference.model.id, "latent_size": inference.model.latent_size, "mu": mu[0], "sigma": sigma[0]}
-    )
+    model, _, mu, sigma = await _encode_uploads(request, batch=False)
+    return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, "mu": mu[0], "sigma": sigma[0]})
 
 
 @router.post(
@@ -69,12 +74,8 @@ async def encode(request: Request) -> JSONResponse:
 )
 async def encode_batch(request: Request) -> JSONResponse:
     """Up to VAE_MAX_BATCH images as the files of one multipart form -> one (mu, sigma) each."""
-    settings, inference = serving(request)
-    params = from_query(EncodeParams, request)
-    uploads = await read_images(request, settings, max_files=settings.max_batch)
-    model_input = np.stack([to_model_input(upload.data, params.invert, settings.max_pixels) for upload in uploads])
-    mu, sigma = await inference.encode(model_input)
+    model, uploads, mu, sigma = await _encode_uploads(request, batch=True)
     items = [
         {"filename": upload.filename, "mu": m, "sigma": s} for upload, m, s in zip(uploads, mu, sigma, strict=True)
     ]
-    return JSONResponse({"model_id": inference.model.id, "latent_size": inference.model.latent_size, "items": items})
+    return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, "items": items})
