@@ -153,12 +153,12 @@ def main() -> None:
     service_command = [sys.executable, "-m", "service", "--model-dir", str(args.model_dir)]
     results: dict = {"runs": [], "seconds": seconds, "rounds": rounds}
 
-    def alternate(name: str, variants: dict[str, tuple[str, int]], conns: int) -> dict[str, dict]:
+    def alternate(variants: dict[str, tuple[str, int, Load]], conns: int) -> dict[str, dict]:
         """Each variant's median over the rounds, the variants' runs interleaved so drift hits all alike."""
         runs: dict[str, list[Result]] = {variant: [] for variant in variants}
         for _ in range(rounds):
-            for variant, (url, pid) in variants.items():
-                runs[variant].append(run_wrk(url, every_load[name][variant], conns, seconds, pid, LOAD_CORE))
+            for variant, (url, pid, load) in variants.items():
+                runs[variant].append(run_wrk(url, load, conns, seconds, pid, LOAD_CORE))
         return {variant: median_run(variant_runs) for variant, variant_runs in runs.items()}
 
     with ExitStack() as servers:
@@ -175,11 +175,11 @@ def main() -> None:
         )
         for name in args.endpoints:
             variants = {
-                variant: (url, pid) if variant == "service" else (baseline_url, baseline_pid)
-                for variant in every_load[name]
+                variant: (url, pid, load) if variant == "service" else (baseline_url, baseline_pid, load)
+                for variant, load in every_load[name].items()
             }
             for conns in connections:
-                for variant, figures in alternate(name, variants, conns).items():
+                for variant, figures in alternate(variants, conns).items():
                     results["runs"].append({"endpoint": name, "variant": variant, "connections": conns, **figures})
                     print(
                         f"{name:17} {variant:8} c={conns:<3} {figures['requests_per_second']:9.0f} req/s  "
@@ -192,13 +192,13 @@ def main() -> None:
 
     if not args.smoke:
         with ExitStack() as servers:
-            pools = {
-                f"workers_{workers}": (url, pid)
-                for workers in (1, 2)
-                for url, pid, _ in [servers.enter_context(server([*service_command, "--workers", str(workers)], "0,1"))]
-            }
-            every_load["scaling"] = {pool: every_load["encode_raw"]["service"] for pool in pools}
-            for pool, figures in alternate("scaling", pools, 64).items():
+            pools = {}
+            for workers in (1, 2):
+                pool_url, pool_pid, _ = servers.enter_context(
+                    server([*service_command, "--workers", str(workers)], "0,1")
+                )
+                pools[f"workers_{workers}"] = (pool_url, pool_pid, every_load["encode_raw"]["service"])
+            for pool, figures in alternate(pools, 64).items():
                 results[f"{pool}_req_s"] = figures["requests_per_second"]
                 print(f"encode_raw with {pool.replace('_', ' ')}, c=64: {figures['requests_per_second']:.0f} req/s")
     startups = []
