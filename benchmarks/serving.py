@@ -6,8 +6,9 @@ The service runs with its default settings (request logs on, to /dev/null), pinn
 baselines' server on the same core; wrk runs on core 1. Each endpoint's variants (service, no-op, naive)
 are run in turn, round after round, so that the machine's drift hits them alike. Prints the medians of
 req/s, p50, p99 and server CPU per request at 1, 8 and 64 connections, each endpoint's ratios to its
-baselines, the batch endpoint's cost per image, scaling to two workers, start-up time and memory; writes
-benchmarks/results/serving.json.
+baselines, each ratio target's budget (what the target leaves for everything but the unavoidable work,
+against what the service spends), the batch endpoint's cost per image, scaling to two workers, start-up
+time and memory; writes benchmarks/results/serving.json.
 """
 
 import argparse
@@ -26,6 +27,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from benchmarks.essential import essential_work_us
 from benchmarks.load import Load, Result, run_wrk
 from tests.service.imaging import png
 from tests.service.server import free_port
@@ -48,6 +50,8 @@ def multipart(files: list[bytes]) -> bytes:
 
 
 ENDPOINTS = ["encode_raw", "encode_multipart", "decode", "sample", "encode_batch64"]
+# The performance issue's targets: throughput as a fraction of the endpoint's no-op.
+TARGETS = {"encode_raw": 0.6, "encode_multipart": 0.7, "decode": 0.6, "sample": 0.6}
 
 
 def loads(digit: bytes) -> dict[str, dict[str, Load]]:
@@ -206,6 +210,10 @@ def main() -> None:
         with server(service_command, SERVER_CORE) as (_, _, seconds_to_ready):
             startups.append(seconds_to_ready)
     results["startup_seconds_median"] = round(statistics.median(startups), 3)
+    everywhere = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(SERVER_CORE)})  # timed where the servers ran, with the machine otherwise idle
+    results["essential_work_us"] = essential_work_us(args.model_dir, digit)
+    os.sched_setaffinity(0, everywhere)
     report(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
@@ -240,6 +248,25 @@ def report(results: dict) -> None:
         per_image = (batch["p50_ms"] - noop["p50_ms"]) * 1000 / 64
         results["batch64_us_per_image_excluding_upload"] = round(per_image, 1)
         print(f"  /encode/batch of 64: {per_image:.1f} us per image beyond the no-op upload (p50, c=1)")
+    print(
+        "\nbudgets (server CPU us per request, which sets throughput once the core is busy): the no-op's cost, "
+        "the\nunavoidable work (PNG decode or encode, model call at the batch these connections allow, prior "
+        "draw), what each\ntarget leaves for everything else, and what the service spends on it:"
+    )
+    for endpoint, target in TARGETS.items():
+        for conns in conns_seen:
+            service, noop = run(endpoint, "service", conns), run(endpoint, "noop", conns)
+            if service and noop:
+                floor, work = noop["cpu_us_per_request"], results["essential_work_us"][endpoint][conns]
+                print(
+                    f"  {endpoint:17} c={conns:<3} no-op {floor:4.0f} + work {work:3.0f}: "
+                    f"{target}x leaves {floor / target - floor - work:4.0f}, "
+                    f"the service spends {service['cpu_us_per_request'] - floor - work:4.0f}"
+                )
+    print(
+        f"  /encode/batch of 64: the unavoidable work is "
+        f"{results['essential_work_us']['encode_batch64'][1] / 64:.1f} us per image (target 20)"
+    )
     if "workers_2_req_s" in results:
         print(f"  2 workers / 1 worker at c=64: {results['workers_2_req_s'] / results['workers_1_req_s']:.2f}x")
     print(f"  mean encoder batch under load: {results['mean_encoder_batch']}")

@@ -1,0 +1,56 @@
+"""The work no implementation of an endpoint can skip, timed in process: decoding the uploaded PNG,
+the model call, encoding the output PNG, the prior draw.
+
+Against the no-op's CPU per request, it gives each ratio target's budget: what a service may spend on
+everything else (validation, batching, the response, logs, metrics, limits) and still reach the target.
+Timed alone, these costs come out lower than inside a request, where the request path and the model
+evict each other from the caches: the budgets are generous.
+"""
+
+import io
+import statistics
+import timeit
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from service.images import png_bytes
+from service.model import IMAGE_SHAPE, VAEModel
+
+# What the model calls cost per request: at one connection alone, at eight or more shared by up to eight.
+BATCH_AT_CONNECTIONS = {1: 1, 8: 8, 64: 8}
+BATCH64 = 64
+
+
+def _microseconds(call) -> float:
+    """One call's time: the median of 5 repeats of as many calls as take 0.2 s."""
+    timer = timeit.Timer(call)
+    number, _ = timer.autorange()
+    return statistics.median(timer.repeat(repeat=5, number=number)) / number * 1e6
+
+
+def essential_work_us(model_dir: Path, digit: bytes) -> dict[str, dict[int, float]]:
+    """For each endpoint and connection count: microseconds of unavoidable work per request."""
+    model = VAEModel.load(model_dir, threads=1)
+    images = [np.zeros((rows, *IMAGE_SHAPE), np.float32) for rows in (1, 8, BATCH64)]
+    latents = [np.zeros((rows, model.latent_size), np.float32) for rows in (1, 8)]
+    output = model.decode(latents[0])[0, 0]
+
+    png_decode = _microseconds(lambda: Image.open(io.BytesIO(digit)).load())
+    png_encode = _microseconds(partial(png_bytes, output))
+    prior_draw = _microseconds(lambda: np.random.default_rng(1).standard_normal((1, model.latent_size), np.float32))
+    encoder = {len(batch): _microseconds(partial(model.encode, batch)) / len(batch) for batch in images}
+    decoder = {len(batch): _microseconds(partial(model.decode, batch)) / len(batch) for batch in latents}
+
+    def per_connections(cost) -> dict[int, float]:
+        return {conns: round(cost(batch), 1) for conns, batch in BATCH_AT_CONNECTIONS.items()}
+
+    return {
+        "encode_raw": per_connections(lambda batch: png_decode + encoder[batch]),
+        "encode_multipart": per_connections(lambda batch: png_decode + encoder[batch]),
+        "decode": per_connections(lambda batch: decoder[batch] + png_encode),
+        "sample": per_connections(lambda batch: prior_draw + decoder[batch] + png_encode),
+        "encode_batch64": per_connections(lambda _: BATCH64 * (png_decode + encoder[BATCH64])),
+    }
