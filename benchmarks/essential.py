@@ -1,5 +1,6 @@
-"""The work no implementation of an endpoint can skip, timed in process: decoding the uploaded PNG,
-the model call, encoding the output PNG, the prior draw.
+"""The work no implementation of an endpoint can skip, timed in process with the service's libraries
+(Pillow, onnxruntime, numpy): decoding the uploaded PNG, the model call, encoding the output PNG, the
+prior draw.
 
 Against the no-op's CPU per request, it gives each ratio target's budget: what a service may spend on
 everything else (validation, batching, the response, logs, metrics, limits) and still reach the target.
