@@ -48,9 +48,10 @@ def essential_work_us(model_dir: Path, digit: bytes) -> dict[str, dict[int, floa
     def per_connections(cost) -> dict[int, float]:
         return {conns: round(cost(batch), 1) for conns, batch in BATCH_AT_CONNECTIONS.items()}
 
+    encoding = per_connections(lambda batch: png_decode + encoder[batch])  # the same for either body
     return {
-        "encode_raw": per_connections(lambda batch: png_decode + encoder[batch]),
-        "encode_multipart": per_connections(lambda batch: png_decode + encoder[batch]),
+        "encode_raw": encoding,
+        "encode_multipart": encoding,
         "decode": per_connections(lambda batch: decoder[batch] + png_encode),
         "sample": per_connections(lambda batch: prior_draw + decoder[batch] + png_encode),
         "encode_batch64": per_connections(lambda _: BATCH64 * (png_decode + encoder[BATCH64])),
