@@ -7,6 +7,7 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY contract ./contract
 COPY service ./service
 COPY training ./training
 # pip and setuptools are not needed to run: leave them out of the image.
@@ -20,6 +21,7 @@ RUN useradd --system --uid 10001 --create-home vae && mkdir -p /models /runs && 
 WORKDIR /src
 COPY wheels/ /wheels/
 COPY pyproject.toml README.md ./
+COPY contract ./contract
 COPY service ./service
 COPY training ./training
 # An empty TORCH_INDEX_URL means: torch only from wheels/ (and the default index, which would

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from contract.geometry import IMAGE_SHAPE
 from service.images import png_bytes
-from service.model import IMAGE_SHAPE, VAEModel
+from service.model import VAEModel
 
 # What the model calls cost per request: at one connection alone, at eight or more shared by up to eight.
 BATCH_AT_CONNECTIONS = {1: 1, 8: 8, 64: 8}

@@ -29,8 +29,8 @@ import psutil
 
 from benchmarks.essential import essential_work_us
 from benchmarks.load import Load, Result, run_wrk
+from harness.server import free_port
 from tests.service.imaging import png
-from tests.service.server import free_port
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,6 +3,7 @@
 import gc
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -36,10 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         app.state.inference = Inference(model, settings.max_batch, settings.batch_wait_ms / 1000)
-        app.state.ready = True
-        log.info("ready", extra={"model_id": model.id, "model_dir": str(settings.model_dir)})
-        yield
-        app.state.ready = False  # draining: probes see it at once
+        with ThreadPoolExecutor(settings.picture_threads, thread_name_prefix="pictures") as pictures:
+            app.state.pictures = pictures
+            app.state.ready = True
+            log.info("ready", extra={"model_id": model.id, "model_dir": str(settings.model_dir)})
+            yield
+            app.state.ready = False  # draining: probes see it at once
 
     app = FastAPI(title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

@@ -1,5 +1,6 @@
 """The service's settings: one typed object, read from VAE_* environment variables."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: PositiveInt = Field(1, description="uvicorn worker processes.")
     ort_threads: PositiveInt = Field(1, description="onnxruntime intra-op threads per worker.")
+    picture_threads: PositiveInt = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)),
+        description="Threads that decode and prepare uploaded pictures off the event loop (default: the usable cores).",
+    )
     max_body_bytes: PositiveInt = Field(4 * 1024 * 1024, description="Largest request body accepted (413 above).")
     max_pixels: PositiveInt = Field(25_000_000, description="Largest image (width x height) decoded (422 above).")
     max_batch: PositiveInt = Field(64, description="Most images per request, and per model call.")

@@ -1,9 +1,10 @@
-"""Pictures in and out: any uploaded image -> the model's 28x28 input; pixel means -> PNG.
+"""Pictures in and out: an uploaded image's bytes -> grey intensities -> the model's 28x28 input
+(by the model's recipe, see service.recipes); pixel means -> PNG.
 
-The input recipe is MNIST's own (LeCun et al.): grey, white ink on black, cropped to the ink,
-scaled to fit a 20x20 box keeping the aspect ratio, and placed in 28x28 with its centre of
-mass at the centre. A 28x28 image is taken to be in that form already and only turned grey
-and white-on-black, so an MNIST image reaches the model bit for bit as in training.
+A 28x28 image is taken to be in the training data's form already and only turned grey and
+white-on-black, so an MNIST image reaches the model bit for bit as in training. Larger pictures are
+decoded at reduced size where the format allows it (JPEG's DCT scaling) and box-reduced to at most
+WORK_PIXELS before any float work: the recipe needs far fewer pixels than a phone takes.
 """
 
 import io
@@ -12,15 +13,16 @@ from enum import StrEnum
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-SIDE = 28
-BOX = 20
+from contract.geometry import SIDE, Recipe
+from service.recipes import FRAMERS, NoInk, ink_is_dark
+
+WORK_PIXELS = 512 * 512
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
 ACCEPTED_MEDIA_TYPES = {"image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/x-ms-bmp"}
-INK_THRESHOLD = 0.1  # of full scale, after the background is subtracted
 
 
 class Invert(StrEnum):
-    auto = "auto"  # invert when the picture's border is lighter than mid-grey on average (ink on paper)
+    auto = "auto"  # invert when the ink is darker than the paper (the picture's border)
     yes = "yes"
     no = "no"
 
@@ -34,7 +36,8 @@ class ImageRejected(Exception):
         self.detail = detail
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """The picture's header read and checked; its pixels are decoded by to_model_input."""
     if not data:
         raise ImageRejected(422, "empty image: the file has no bytes")
     try:
@@ -50,6 +53,14 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageRejected(422, f"image has {width}x{height} pixels; the limit is {max_pixels} in all")
     if width == 0 or height == 0:
         raise ImageRejected(422, "image has no pixels")
+    return image
+
+
+def _decoded(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    if image.format == "JPEG" and width * height > WORK_PIXELS:
+        scale = np.sqrt(WORK_PIXELS / (width * height))
+        image.draft(image.mode if image.mode in {"L", "RGB"} else "RGB", (int(width * scale), int(height * scale)))
     try:
         image.seek(0)  # the first frame of an animation is the picture
         image.load()
@@ -58,70 +69,42 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+def _reduced(image: Image.Image) -> Image.Image:
+    factor = int(np.ceil(np.sqrt(image.width * image.height / WORK_PIXELS)))
+    return image.reduce(factor) if factor > 1 else image
+
+
 def _grey(image: Image.Image) -> np.ndarray:
-    """Intensities in [0, 1], float32; transparent areas count as white paper."""
-    if "exif" in image.info:  # parsing EXIF costs a tenth of a request: only when there is some
+    """Intensities in [0, 1], float32, at most WORK_PIXELS; transparent areas count as white paper."""
+    if "exif" in image.info:  # parsing EXIF is costly: only when there is some
         image = ImageOps.exif_transpose(image)
     if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
-        pixels = np.asarray(image, dtype=np.float32)
+        pixels = np.asarray(_reduced(image.convert("F")), dtype=np.float32)
         top = 65535.0 if image.mode.startswith("I;16") else max(float(pixels.max()), 1.0)
         return np.clip(pixels / top, 0, 1)
-    if image.mode == "L":
-        return np.asarray(image, dtype=np.float32) / 255.0
     if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info:
         paper = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB").convert("L"), dtype=np.float32) / 255.0
+    if image.mode != "L":
+        image = image.convert("RGB").convert("L")
+    return np.asarray(_reduced(image), dtype=np.float32) / 255.0
 
 
-def _border(pixels: np.ndarray) -> np.ndarray:
-    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-
-
-def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
-    """Crop to the ink, scale to fit 20x20, centre by centre of mass in 28x28, quantise like MNIST."""
-    rows, columns = np.nonzero(ink > INK_THRESHOLD)
-    if len(rows) == 0:
-        return np.zeros((SIDE, SIDE), np.float32)
-    crop = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
-    scale = BOX / max(crop.shape)
-    height, width = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    boxed = np.asarray(Image.fromarray(crop).resize((width, height), Image.LANCZOS)).clip(0, 1)
-    total = boxed.sum()
-    centre_row = (boxed.sum(axis=1) @ np.arange(height)) / total if total else (height - 1) / 2
-    centre_column = (boxed.sum(axis=0) @ np.arange(width)) / total if total else (width - 1) / 2
-    top = int(np.clip(round(SIDE / 2 - 0.5 - centre_row), 0, SIDE - height))
-    left = int(np.clip(round(SIDE / 2 - 0.5 - centre_column), 0, SIDE - width))
-    canvas = np.zeros((SIDE, SIDE), np.float32)
-    canvas[top : top + height, left : left + width] = boxed
-    return np.round(canvas * 255) / np.float32(255.0)
-
-
-def to_model_input(data: bytes, invert: Invert, max_pixels: int) -> np.ndarray:
-    """An uploaded image's bytes -> float32 (1, 28, 28) in [0, 1], white digit on black."""
-    pixels = _grey(_open(data, max_pixels))
-    if invert is Invert.yes or (invert is Invert.auto and _border(pixels).mean() > 0.5):
+def to_model_input(image: Image.Image, invert: Invert, recipe: Recipe) -> np.ndarray:
+    """An opened upload -> float32 (1, 28, 28) in [0, 1], white subject on black."""
+    pixels = _grey(_decoded(image))
+    if invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels)):
         pixels = 1.0 - pixels
     if pixels.shape == (SIDE, SIDE):
         return pixels[None]
-    # Photos: the paper is rarely black; stretch from the background level to the brightest ink.
-    background, peak = float(np.median(_border(pixels))), float(pixels.max())
-    ink = np.clip((pixels - background) / (peak - background), 0, 1) if peak > background else pixels * 0
-    return _fit_and_centre(ink.astype(np.float32))[None]
+    try:
+        return FRAMERS[recipe](pixels)[None]
+    except NoInk as error:
+        raise ImageRejected(422, f"{error}; send a picture with a visible {recipe.value}") from error
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
-
-
-def grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
-    """(N, 1, 28, 28) -> one mosaic in row-major order, as square as the count allows by default."""
-    count = len(images)
-    columns = columns or int(np.ceil(np.sqrt(count)))
-    rows = -(-count // columns)
-    padded = np.zeros((rows * columns, SIDE, SIDE), images.dtype)
-    padded[:count] = images[:, 0]
-    return padded.reshape(rows, columns, SIDE, SIDE).swapaxes(1, 2).reshape(rows * SIDE, columns * SIDE)
 
 
 def png_bytes(pixels: np.ndarray, upscale: int = 1) -> bytes:

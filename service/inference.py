@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from service.metrics import BATCH_SIZE, INFERENCE
-from service.model import VAEModel
+from service.model import Novelty, VAEModel
 
 Outputs = tuple[np.ndarray, ...]
 
@@ -102,3 +102,9 @@ class Inference:
         self.model = model
         self.encode = Batcher("encoder", model.encode, max_batch, max_wait_s)
         self.decode = Batcher("decoder", lambda z: (model.decode(z),), max_batch, max_wait_s)
+
+    async def assess(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, Novelty]:
+        """mu and sigma of Q(Z|x) for each image, and its novelty score (one more decoder call)."""
+        mu, sigma = await self.encode(images)
+        (means,) = await self.decode(mu)
+        return mu, sigma, self.model.novelty(images, means, mu, sigma)

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from contract.geometry import IMAGE_SHAPE, Recipe
+from contract.novelty import elbo_at_mean, percentile
+
 DESCRIPTION_FILE = "model.json"
-IMAGE_SHAPE = (1, 28, 28)
 
 
 class ModelError(Exception):
@@ -34,6 +36,7 @@ def _load_description(model_dir: Path) -> dict:
     try:
         description = json.loads(path.read_text())
         description["encoder"]["file"], description["decoder"]["file"], description["latent_size"]
+        Recipe(description["preprocessing"]["recipe"]), description["novelty"]["test_quantiles"]
     except FileNotFoundError as error:
         raise ModelError(f"{path}: missing (is VAE_MODEL_DIR a model folder?)") from error
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -53,6 +56,12 @@ def _verified_file(model_dir: Path, part: dict) -> Path:
 
 
 @dataclass(frozen=True)
+class Novelty:
+    elbo: np.ndarray  # (N,) nats
+    percentile: np.ndarray  # (N,) share of the model's test images that scored lower, in percent
+
+
+@dataclass(frozen=True)
 class VAEModel:
     description: dict
     encoder: onnxruntime.InferenceSession
@@ -65,6 +74,16 @@ class VAEModel:
     @property
     def latent_size(self) -> int:
         return self.description["latent_size"]
+
+    @property
+    def recipe(self) -> Recipe:
+        return Recipe(self.description["preprocessing"]["recipe"])
+
+    def novelty(self, images: np.ndarray, means: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> Novelty:
+        """The novelty score of each image, given the encoder's and the decoder's outputs for it."""
+        likelihood = self.description["likelihood"]
+        scores = elbo_at_mean(images, means, mu, sigma, likelihood["kind"], likelihood["variance"])
+        return Novelty(scores, percentile(scores, self.description["novelty"]["test_quantiles"]))
 
     @classmethod
     def load(cls, model_dir: Path, threads: int) -> "VAEModel":

@@ -7,8 +7,9 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from contract.mosaic import grid
 from service.errors import PROBLEM_MEDIA_TYPE, ProblemDetails
-from service.images import grid, png_bytes
+from service.images import png_bytes
 
 PNG = "image/png"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.server import free_port, post_slowly
 from tests.conftest import REPO, SAMPLE_DATA
-from tests.service.server import free_port, post_slowly
 from training.data import load_dataset
 
 pytestmark = pytest.mark.container

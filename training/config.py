@@ -50,6 +50,11 @@ class TrainConfig(BaseModel):
     seed: int = 0
     iw_samples: PositiveInt = Field(1000, description="Importance samples per image for the log-likelihood estimate.")
     iw_images: PositiveInt = Field(2000, description="Test images (the first N) for the importance-weighted estimate.")
+    recipe: Literal["auto", "digit", "object"] = Field(
+        "auto",
+        description="How the service frames uploads for this model: 'digit' (MNIST: 20x20 box, centre of mass) or "
+        "'object' (Fashion-MNIST: longest side 28, centred); 'auto' chooses from the training images.",
+    )
     threads: PositiveInt = Field(
         1, description="torch intra-op threads; 1 holds steady on a busy machine, where 2 can be 10x slower."
     )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.geometry import Recipe
+
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
 # SHA-256 of the decompressed files: re-compressed copies differ in their .gz bytes only.
@@ -19,6 +21,23 @@ MNIST_SHA256 = {
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
+
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+# Data sets known by their content, with their class names (Xiao et al. for Fashion-MNIST).
+KNOWN_DATASETS = {
+    "mnist": (MNIST_SHA256, [str(digit) for digit in range(10)]),
+    "fashion-mnist": (
+        FASHION_MNIST_SHA256,
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    ),
+}
+# MNIST fits each digit in a 20x20 box; data whose subjects span more of the frame is framed as objects.
+DIGIT_BOX_LIMIT = 22
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -123,3 +142,29 @@ def load_dataset(data_dir: Path) -> Dataset:
     train = _read_split(data_dir, "train", sha256)
     test = _read_split(data_dir, "t10k", sha256)
     return Dataset(train, test, sha256)
+
+
+def dataset_name(dataset: Dataset, data_dir: Path) -> str:
+    known = [name for name, (sha256, _) in KNOWN_DATASETS.items() if sha256 == dataset.sha256]
+    return known[0] if known else data_dir.resolve().name
+
+
+def class_names(dataset: Dataset, data_dir: Path) -> list[str]:
+    name = dataset_name(dataset, data_dir)
+    return (
+        KNOWN_DATASETS[name][1] if name in KNOWN_DATASETS else [str(label) for label in np.unique(dataset.train.labels)]
+    )
+
+
+def framing_of(images: np.ndarray) -> Recipe:
+    """The recipe that frames uploads as these images are framed: the median subject's longest side."""
+    ink = images[:2000] > 25
+    positions = np.arange(images.shape[1])
+
+    def spans(occupied: np.ndarray) -> np.ndarray:  # (N, 28) bool -> extent of the True run per image
+        first = np.where(occupied, positions, images.shape[1]).min(axis=1)
+        last = np.where(occupied, positions, -1).max(axis=1)
+        return np.maximum(last - first + 1, 0)
+
+    longest = np.maximum(spans(ink.any(axis=2)), spans(ink.any(axis=1)))
+    return Recipe.digit if np.median(longest) <= DIGIT_BOX_LIMIT else Recipe.object

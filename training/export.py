@@ -3,6 +3,7 @@
 import hashlib
 import json
 import platform
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import onnxruntime
 import torch
 from torch import nn
 
+from contract.geometry import Recipe
+from contract.novelty import elbo_at_mean, reference_quantiles
 from training.config import IMAGE_SIDE, TrainConfig
-from training.data import MNIST_SHA256
 from training.model import VAE
 
 ENCODER_FILE = "encoder.onnx"
@@ -23,11 +25,9 @@ PARITY_TOLERANCE = 1e-5
 PARITY_IMAGES = 1000
 FORMAT_VERSION = 1
 
-PREPROCESSING = {
-    "input": "float32 [N, 1, 28, 28], pixel / 255, in [0, 1]",
-    "polarity": "white digit on black, as MNIST",
-    "recipe": "MNIST's own: grey, ink cropped, scaled to fit 20x20 keeping the aspect ratio, "
-    "centred by centre of mass in 28x28",
+RECIPES = {
+    Recipe.digit: "MNIST's own: ink cropped, scaled to fit 20x20 keeping the aspect ratio, centred by centre of mass",
+    Recipe.object: "Fashion-MNIST's: trimmed to the object, longest side scaled to 28, centred",
 }
 
 
@@ -108,6 +108,32 @@ def check_parity(export_dir: Path, vae: VAE, test_pixels: torch.Tensor) -> dict[
     return differences
 
 
+@dataclass(frozen=True)
+class Published:
+    """What the model folder says about its data, beside the weights."""
+
+    dataset: str
+    data_sha256: dict[str, str]
+    classes: list[str]
+    recipe: Recipe
+    metrics: dict
+
+
+def novelty_reference(export_dir: Path, test_pixels: torch.Tensor, likelihood: dict) -> dict:
+    """The test images' novelty scores, as the service computes them (through the ONNX files)."""
+    images = test_pixels.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE).numpy()
+    encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
+    decoder = onnxruntime.InferenceSession(export_dir / DECODER_FILE, providers=["CPUExecutionProvider"])
+    mu, sigma = encoder.run(None, {"image": images})
+    means = decoder.run(None, {"z": mu})[0]
+    scores = elbo_at_mean(images, means, mu, sigma, likelihood["kind"], likelihood["variance"])
+    return {
+        "score": "ELBO at the posterior mean, nats: log P(x | z = mu) - KL(Q(Z|x) || N(0, I))",
+        "test_images": len(images),
+        "test_quantiles": reference_quantiles(scores),
+    }
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -126,18 +152,21 @@ def export_model(
     vae: VAE,
     config: TrainConfig,
     export_dir: Path,
-    data_sha256: dict[str, str],
-    metrics: dict,
+    published: Published,
     test_pixels: torch.Tensor,
 ) -> dict:
     """Write encoder.onnx, decoder.onnx and model.json into export_dir; return the description."""
     export_dir.mkdir(parents=True, exist_ok=True)
     vae = vae.eval()
     latent = config.vae.latent_size
+    likelihood = {
+        "kind": config.vae.likelihood,
+        "variance": config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None,
+    }
     description = {
         "format_version": FORMAT_VERSION,
-        "dataset": "mnist" if data_sha256 == MNIST_SHA256 else config.data_dir.resolve().name,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": published.dataset,
+        "classes": published.classes,
         "latent_size": latent,
         "encoder": {
             "file": ENCODER_FILE,
@@ -149,22 +178,27 @@ def export_model(
             "inputs": {"z": ["N", latent]},
             "outputs": {"image": ["N", 1, IMAGE_SIDE, IMAGE_SIDE]},
         },
-        "preprocessing": PREPROCESSING,
-        "likelihood": {
-            "kind": config.vae.likelihood,
-            "variance": config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None,
+        "preprocessing": {
+            "input": "float32 [N, 1, 28, 28], pixel / 255, in [0, 1]",
+            "polarity": "white subject on black",
+            "recipe": published.recipe.value,
+            "framing": RECIPES[published.recipe],
         },
+        "likelihood": likelihood,
         "training": config.model_dump(mode="json"),
-        "data_sha256": data_sha256,
-        "metrics": metrics,
+        "data_sha256": published.data_sha256,
+        "metrics": published.metrics,
         "versions": library_versions(),
     }
-    # The ONNX files carry the description minus their own hashes, which cannot include themselves.
+    # The ONNX files carry the description minus their own hashes (which cannot include themselves)
+    # and minus the creation time, so that the same weights give the same bytes and the same id.
     metadata = {"model_json": json.dumps(description)}
+    description["created"] = datetime.now(UTC).isoformat(timespec="seconds")
     example_image = test_pixels[:2].reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
     _export_graph(EncoderGraph(vae), example_image, "image", ["mu", "sigma"], export_dir / ENCODER_FILE, metadata)
     _export_graph(DecoderGraph(vae), torch.zeros(2, latent), "z", ["image"], export_dir / DECODER_FILE, metadata)
     description["parity_max_abs_difference"] = check_parity(export_dir, vae, test_pixels)
+    description["novelty"] = novelty_reference(export_dir, test_pixels, likelihood)
     description["encoder"]["sha256"] = sha256_of(export_dir / ENCODER_FILE)
     description["decoder"]["sha256"] = sha256_of(export_dir / DECODER_FILE)
     files_digest = hashlib.sha256((description["encoder"]["sha256"] + description["decoder"]["sha256"]).encode())

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from contract.geometry import Recipe
 from training.config import TrainConfig
-from training.data import Dataset
+from training.data import Dataset, class_names, dataset_name, framing_of
 from training.evaluate import (
     bernoulli_test_loss,
     importance_weighted_log_likelihood,
@@ -17,7 +18,7 @@ from training.evaluate import (
     mean_elbo,
     posterior_means,
 )
-from training.export import export_model
+from training.export import Published, export_model
 from training.model import VAE
 from training.plots import draw_all
 from training.train import as_pixels, load_best_model
@@ -65,4 +66,8 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     metrics["training_seconds"] = round(sum(row["seconds"] for row in history), 1)
     (config.out_dir / METRICS_SUMMARY).write_text(json.dumps(metrics, indent=2) + "\n")
     draw_all(model, test.pixels, test.mu, test.labels, history, export_dir / "figures")
-    return export_model(model, config, export_dir, dataset.sha256, metrics, test.pixels)
+    recipe = framing_of(dataset.train.images) if config.recipe == "auto" else Recipe(config.recipe)
+    published = Published(
+        dataset_name(dataset, config.data_dir), dataset.sha256, class_names(dataset, config.data_dir), recipe, metrics
+    )
+    return export_model(model, config, export_dir, published, test.pixels)

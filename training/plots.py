@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from service.images import grid  # noqa: E402  (one mosaic helper for figures and responses)
+from contract.mosaic import grid  # noqa: E402
 from training.config import IMAGE_SIDE  # noqa: E402
 from training.model import VAE  # noqa: E402
 

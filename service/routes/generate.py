@@ -84,7 +84,7 @@ async def _render(
 )
 async def decode(request: Request) -> Response:
     """z -> the decoder's pixel means f(z), as a PNG by default."""
-    settings, inference = serving(request)
+    settings, inference, _ = serving(request)
     upscale = from_query(RenderParams, request).upscale
     _check_upscale(upscale, settings.max_upscale)
     rows = (await from_json_body(DecodeRequest, request)).z
@@ -100,7 +100,7 @@ async def decode(request: Request) -> Response:
 
 
 async def _sample(request: Request, params: SampleRequest) -> Response:
-    settings, inference = serving(request)
+    settings, inference, _ = serving(request)
     if params.n > settings.max_samples:
         raise Problem(422, f"n={params.n} is over the limit of {settings.max_samples}")
     _check_upscale(params.upscale, settings.max_upscale)

@@ -12,8 +12,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from harness.server import running_server
 from tests.conftest import BUNDLED_MODEL
-from tests.service.server import running_server
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
 EXAMPLES_PER_OPERATION = 100

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.images import ImageRejected, Invert, grid, png_bytes, to_model_input
+from contract.geometry import Recipe
+from contract.mosaic import grid
+from service.images import ImageRejected, Invert, open_image, png_bytes, to_model_input
 from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
 from training.data import load_dataset
 from training.train import as_pixels
@@ -10,16 +12,20 @@ from training.train import as_pixels
 LIMIT = 25_000_000
 
 
+def prepared(data: bytes, invert: Invert = Invert.auto, recipe: Recipe = Recipe.digit) -> np.ndarray:
+    return to_model_input(open_image(data, LIMIT), invert, recipe)
+
+
 def test_mnist_images_reach_the_model_bit_for_bit(sample_data_dir):
     images = load_dataset(sample_data_dir).test.images[:50]
     expected = as_pixels(images).numpy().reshape(-1, 1, 28, 28)
-    got = np.stack([to_model_input(png(image), Invert.auto, LIMIT) for image in images])
+    got = np.stack([prepared(png(image), Invert.auto) for image in images])
     assert got.dtype == np.float32
     assert np.array_equal(got, expected)
 
 
 def test_a_photo_of_dark_ink_becomes_an_mnist_style_digit():
-    pixels = to_model_input(png(digit_on_paper()), Invert.auto, LIMIT)[0]
+    pixels = prepared(png(digit_on_paper()), Invert.auto)[0]
     rows, columns = np.nonzero(pixels > 0.1)
     assert rows.max() - rows.min() + 1 == 20  # the long side fits the 20x20 box
     assert columns.max() - columns.min() + 1 <= 20
@@ -29,8 +35,8 @@ def test_a_photo_of_dark_ink_becomes_an_mnist_style_digit():
 
 
 def test_inversion_can_be_forced_off():
-    forced = to_model_input(png(digit_on_paper()), Invert.no, LIMIT)[0]
-    automatic = to_model_input(png(digit_on_paper()), Invert.auto, LIMIT)[0]
+    forced = prepared(png(digit_on_paper()), Invert.no)[0]
+    automatic = prepared(png(digit_on_paper()), Invert.auto)[0]
     assert not np.array_equal(forced, automatic)
 
 
@@ -47,8 +53,8 @@ def test_every_colour_mode_gives_the_same_digit(mode):
     else:
         picture = grey.convert(mode)
     format = "JPEG" if mode == "CMYK" else "PNG"
-    reference = to_model_input(encoded(grey), Invert.auto, LIMIT)
-    got = to_model_input(encoded(picture, format), Invert.auto, LIMIT)
+    reference = prepared(encoded(grey), Invert.auto)
+    got = prepared(encoded(picture, format), Invert.auto)
     if format == "JPEG":  # lossy: the same ink box, give or take a pixel
         assert np.abs(np.subtract(_ink_box(got[0]), _ink_box(reference[0]))).max() <= 1
     else:
@@ -57,7 +63,7 @@ def test_every_colour_mode_gives_the_same_digit(mode):
 
 @pytest.mark.parametrize("format", ["JPEG", "GIF", "BMP", "WEBP"])
 def test_accepted_formats(format):
-    got = to_model_input(encoded(Image.fromarray(digit_on_paper()).convert("RGB"), format), Invert.auto, LIMIT)
+    got = prepared(encoded(Image.fromarray(digit_on_paper()).convert("RGB"), format))
     assert got.shape == (1, 28, 28) and got.max() > 0.5
 
 
@@ -66,7 +72,7 @@ def test_exif_orientation_is_honoured():
     stored = upright.rotate(90, expand=True)  # stored lying down; EXIF says "turn 90 degrees clockwise"
     exif = Image.Exif()
     exif[0x0112] = 6
-    got = to_model_input(encoded(stored, "JPEG", exif=exif), Invert.auto, LIMIT)[0]
+    got = prepared(encoded(stored, "JPEG", exif=exif), Invert.auto)[0]
     rows, columns = np.nonzero(got > 0.5)
     assert np.ptp(rows) > np.ptp(columns)  # seen as intended: upright
 
@@ -74,8 +80,8 @@ def test_exif_orientation_is_honoured():
 def test_transparent_background_counts_as_paper():
     rgba = np.zeros((100, 100, 4), np.uint8)
     rgba[20:80, 45:55] = (0, 0, 0, 255)  # black ink on a transparent sheet
-    got = to_model_input(png(rgba), Invert.auto, LIMIT)[0]
-    assert got.max() == 1 and got[0].max() == 0
+    got = prepared(png(rgba), Invert.auto)[0]
+    assert got.max() > 0.5 and got[0].max() == 0
 
 
 @pytest.mark.parametrize(
@@ -89,7 +95,7 @@ def test_transparent_background_counts_as_paper():
 )
 def test_unusable_uploads_are_rejected_with_a_reason(data, status, message):
     with pytest.raises(ImageRejected, match=message) as raised:
-        to_model_input(data, Invert.auto, LIMIT)
+        prepared(data, Invert.auto)
     assert raised.value.status == status
 
 

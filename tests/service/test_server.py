@@ -7,8 +7,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from harness.server import post_slowly, running_server
 from tests.service.imaging import digit_on_paper, png
-from tests.service.server import post_slowly, running_server
 
 
 def test_encode_decode_sample_over_http(model_dir):

@@ -1,0 +1,38 @@
+"""The novelty score: the model's evidence for an input, so that an app can reject what is unlike
+the training data.
+
+The score is the ELBO at the posterior mean, in nats: log P(x | z = mu) - KL(Q(Z|x) || N(0, I)).
+Taking z = mu instead of a random draw makes it deterministic (the same picture, the same score)
+and costs one decoder call. It is reported with its percentile among the model's test images,
+whose scores the exporter records as quantiles in the model's description.
+"""
+
+import numpy as np
+
+from contract.geometry import PIXELS
+
+QUANTILES = 201  # the test images' scores at 0, 0.5, ..., 100 percent
+SMALLEST_PROBABILITY = 1e-6  # a Bernoulli mean of exactly 0 or 1 would give an infinite score
+
+
+def elbo_at_mean(
+    images: np.ndarray, means: np.ndarray, mu: np.ndarray, sigma: np.ndarray, likelihood: str, variance: float | None
+) -> np.ndarray:
+    """images, means (N, 1, 28, 28) in [0, 1]; mu, sigma (N, K) -> the score of each image (N,)."""
+    x, f = images.reshape(len(images), PIXELS), means.reshape(len(means), PIXELS)
+    if likelihood == "gaussian":
+        log_likelihood = -0.5 * np.square(x - f).sum(1) / variance - 0.5 * PIXELS * np.log(2 * np.pi * variance)
+    else:
+        f = np.clip(f, SMALLEST_PROBABILITY, 1 - SMALLEST_PROBABILITY)
+        log_likelihood = (x * np.log(f) + (1 - x) * np.log1p(-f)).sum(1)
+    kl = 0.5 * (np.square(mu) + np.square(sigma) - 2 * np.log(sigma) - 1).sum(1)  # Kingma & Welling, App. B
+    return (log_likelihood - kl).astype(np.float32)
+
+
+def reference_quantiles(scores: np.ndarray) -> list[float]:
+    return [round(float(q), 3) for q in np.quantile(scores, np.linspace(0, 1, QUANTILES))]
+
+
+def percentile(score: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    """Share of the test images (in percent) that scored lower: near 0 means unlike anything tested."""
+    return np.interp(score, quantiles, np.linspace(0, 100, len(quantiles)), left=0.0, right=100.0)

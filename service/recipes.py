@@ -1,0 +1,201 @@
+"""The preprocessing recipes: a grey picture of any size -> the 28x28 the model was trained on.
+
+Both recipes first make the ink bright on a dark, flat background, then find the subject and frame
+it the way the training data was framed:
+
+- `digit`, MNIST's own framing (LeCun et al.): the subject is scaled to fit a 20x20 box keeping its
+  aspect ratio, then placed in 28x28 with its centre of mass at the centre. Photos and scans need
+  more than a fixed threshold first: the paper's level is estimated locally (light falls off and
+  shadows cross the page), the residual is smoothed against sensor and JPEG noise, thresholded by
+  Otsu's method with a floor above the noise, and only the connected strokes of the digit are kept
+  (dust, specks and ruled lines away from it do not widen the frame). The strokes' own level sets
+  full ink, as MNIST's strokes are saturated.
+- `object`, Fashion-MNIST's framing (Xiao et al.): trimmed to the object, longest side scaled to
+  28, centred. Objects fill the frame, so the background comes from the picture's border, and the
+  object's own shading is kept, not stretched.
+"""
+
+import cc3d
+import numpy as np
+from PIL import Image, ImageFilter
+
+from contract.geometry import BOX, SIDE, Recipe
+
+
+class NoInk(ValueError):
+    """Nothing stands out from the background: an empty page, or a picture too faint to read."""
+
+
+MIN_CONTRAST = 0.15  # of full scale: weaker marks than this are paper texture, shading or noise
+NOISE_FLOOR = 4.0  # a threshold at least this many noise deviations above the background
+KEEP_SHARE = 0.05  # a piece at least this share of the largest stroke's size belongs to the subject...
+KEEP_REACH = 0.35  # ...if it lies within this share of the subject's size from it
+# Stroke width, judged at FINE times the 20x20 box: MNIST's digits have a median of 7.3 px there
+# (2 x area / boundary of the strokes above half ink) and half of them lie within 6.3-8.8.
+FINE = 4
+STROKE_WIDTH = 7.3
+STROKE_BAND = (5.5, 9.5)
+
+
+def _border(pixels: np.ndarray) -> np.ndarray:
+    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+
+
+def ink_is_dark(pixels: np.ndarray) -> bool:
+    """Dark ink on light paper: the border (paper) is nearer the bright end than the dark one. The
+    extremes are read through a 3x3 median, so that noise cannot outvote a small digit."""
+    paper = float(np.median(_border(pixels)))
+    image = Image.fromarray(np.round(pixels * 255).astype(np.uint8)).filter(ImageFilter.MedianFilter(3))
+    darkest, brightest = (level / 255 for level in image.getextrema())
+    return paper - darkest > brightest - paper
+
+
+def _block_background(pixels: np.ndarray) -> np.ndarray:
+    """The paper's level under bright ink: medians of blocks, the darkest of each 3x3 neighbourhood
+    (a block that is mostly stroke would read as paper), then interpolated back to full size."""
+    height, width = pixels.shape
+    block = max(4, round(max(height, width) / 16))
+    rows, columns = -(-height // block), -(-width // block)
+    padded = np.pad(pixels, ((0, rows * block - height), (0, columns * block - width)), mode="edge")
+    blocks = padded.reshape(rows, block, columns, block).transpose(0, 2, 1, 3).reshape(rows, columns, -1)
+    medians = np.pad(np.median(blocks, axis=2), 1, mode="edge")
+    darkest = np.min([medians[r : r + rows, c : c + columns] for r in range(3) for c in range(3)], axis=0)
+    coarse = Image.fromarray(darkest.astype(np.float32), "F")
+    return np.asarray(coarse.resize((width, height), Image.BILINEAR))
+
+
+def _border_background(pixels: np.ndarray) -> float:
+    return float(np.median(_border(pixels)))
+
+
+def _smoothed(residual: np.ndarray) -> np.ndarray:
+    """A 3x3 median (salt noise, JPEG ringing) then a light Gaussian (sensor noise)."""
+    image = Image.fromarray(np.round(np.clip(residual, 0, 1) * 255).astype(np.uint8))
+    image = image.filter(ImageFilter.MedianFilter(3)).filter(ImageFilter.GaussianBlur(1))
+    return np.asarray(image, np.float32) / 255
+
+
+def _noise_sd(smoothed: np.ndarray) -> float:
+    sample = smoothed[::2, ::2]
+    return 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+
+
+def _otsu(smoothed: np.ndarray) -> float:
+    counts = np.bincount(np.round(smoothed * 255).astype(np.uint8).ravel(), minlength=256).astype(np.float64)
+    levels = np.arange(256)
+    weight = np.cumsum(counts)
+    mean = np.cumsum(counts * levels)
+    total, grand = weight[-1], mean[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (grand * weight - total * mean) ** 2 / (weight * (total - weight))
+    return float(np.nanargmax(between[:-1])) / 255
+
+
+def _subject(mask: np.ndarray) -> np.ndarray:
+    """The largest connected piece and the sizeable pieces near it; specks and far marks dropped."""
+    labels = cc3d.connected_components(mask, connectivity=8)
+    stats = cc3d.statistics(labels, no_slice_conversion=True)
+    counts = stats["voxel_counts"][1:]
+    if not counts.any():
+        raise NoInk("no ink found: nothing in the picture stands out from its background")
+    boxes = stats["bounding_boxes"][1:]  # (min row, max row, min column, max column), inclusive
+    largest = int(np.argmax(counts))
+    top, bottom, left, right = boxes[largest]
+    reach = KEEP_REACH * max(bottom - top, right - left)
+    kept = [
+        index + 1
+        for index, (count, (upper, lower, first, last)) in enumerate(zip(counts, boxes, strict=True))
+        if count >= KEEP_SHARE * counts[largest]
+        and upper <= bottom + reach
+        and lower >= top - reach
+        and first <= right + reach
+        and last >= left - reach
+    ]
+    return np.isin(labels, kept)
+
+
+def _bounds(mask: np.ndarray) -> tuple[slice, slice]:
+    rows, columns = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+
+
+def _resized(pixels: np.ndarray, longest: int) -> np.ndarray:
+    scale = longest / max(pixels.shape)
+    height, width = max(1, round(pixels.shape[0] * scale)), max(1, round(pixels.shape[1] * scale))
+    return np.asarray(Image.fromarray(pixels.astype(np.float32), "F").resize((width, height), Image.LANCZOS)).clip(0, 1)
+
+
+def _placed(pixels: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
+    """pixels in a 28x28 canvas with the point `centre` (row, column) at the canvas's centre."""
+    height, width = pixels.shape
+    top = int(np.clip(round(SIDE / 2 - 0.5 - centre[0]), 0, SIDE - height))
+    left = int(np.clip(round(SIDE / 2 - 0.5 - centre[1]), 0, SIDE - width))
+    canvas = np.zeros((SIDE, SIDE), np.float32)
+    canvas[top : top + height, left : left + width] = pixels
+    return np.round(canvas * 255) / np.float32(255.0)  # 8-bit, as the training images
+
+
+def _centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
+    total = pixels.sum()
+    if not total:
+        return (pixels.shape[0] - 1) / 2, (pixels.shape[1] - 1) / 2
+    return pixels.sum(axis=1) @ np.arange(pixels.shape[0]) / total, pixels.sum(axis=0) @ np.arange(
+        pixels.shape[1]
+    ) / total
+
+
+def _contrast_and_mask(residual: np.ndarray, low_floor: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    smoothed = _smoothed(residual)
+    if smoothed.max() < MIN_CONTRAST:
+        raise NoInk(
+            "no ink found: nothing in the picture stands out from its background "
+            f"by {MIN_CONTRAST:.0%} of full scale or more"
+        )
+    noise = _noise_sd(smoothed)
+    floor = NOISE_FLOOR * noise + np.median(smoothed)
+    threshold = max(floor, MIN_CONTRAST / 2) if low_floor else max(_otsu(smoothed), floor, MIN_CONTRAST / 2)
+    return smoothed, _subject(smoothed > threshold), threshold
+
+
+def _stroke_width(ink: np.ndarray) -> float:
+    strokes = ink > 0.5
+    inner = np.asarray(Image.fromarray(strokes.astype(np.uint8) * 255).filter(ImageFilter.MinFilter(3))) > 0
+    return 2 * strokes.sum() / max(int((strokes & ~inner).sum()), 1)
+
+
+def _even_strokes(ink: np.ndarray) -> np.ndarray:
+    """A pen far thinner or thicker than MNIST's brought to its usual width (grey dilation or
+    erosion at FINE resolution); widths MNIST itself has are left alone."""
+    width = _stroke_width(ink)
+    if STROKE_BAND[0] <= width <= STROKE_BAND[1]:
+        return ink
+    reach = int(np.clip(round((STROKE_WIDTH - width) / 2), -4, 4))
+    if not reach:
+        return ink
+    kind = ImageFilter.MaxFilter if reach > 0 else ImageFilter.MinFilter
+    return np.asarray(Image.fromarray(ink.astype(np.float32), "F").filter(kind(2 * abs(reach) + 1)))
+
+
+def frame_digit(pixels: np.ndarray) -> np.ndarray:
+    """Bright ink on a dark background (H, W) -> the MNIST-framed 28x28."""
+    residual = pixels - _block_background(pixels)
+    smoothed, kept, threshold = _contrast_and_mask(residual, low_floor=False)
+    level = float(np.quantile(smoothed[kept], 0.5))
+    ink = np.clip((smoothed - threshold / 2) / max(level - threshold / 2, 1e-3), 0, 1)
+    near = np.asarray(Image.fromarray(kept.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))) > 0
+    ink = ink * near
+    rows, columns = _bounds(kept)
+    boxed = _resized(_even_strokes(_resized(ink[rows, columns], BOX * FINE)), BOX)
+    return _placed(boxed, _centre_of_mass(boxed))
+
+
+def frame_object(pixels: np.ndarray) -> np.ndarray:
+    """A bright object on a dark background (H, W) -> the Fashion-MNIST-framed 28x28."""
+    residual = np.clip(pixels - _border_background(pixels), 0, 1)
+    _, kept, _ = _contrast_and_mask(residual, low_floor=True)
+    rows, columns = _bounds(kept)
+    boxed = _resized(residual[rows, columns], SIDE)
+    return _placed(boxed, ((boxed.shape[0] - 1) / 2, (boxed.shape[1] - 1) / 2))
+
+
+FRAMERS = {Recipe.digit: frame_digit, Recipe.object: frame_object}
