@@ -20,7 +20,7 @@ class Settings(BaseSettings):
         default_factory=lambda: len(os.sched_getaffinity(0)),
         description="Threads that decode and prepare uploaded pictures off the event loop (default: the usable cores).",
     )
-    max_body_bytes: PositiveInt = Field(4 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    max_body_bytes: PositiveInt = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     max_pixels: PositiveInt = Field(25_000_000, description="Largest image (width x height) decoded (422 above).")
     max_batch: PositiveInt = Field(64, description="Most images per request, and per model call.")
     max_samples: PositiveInt = Field(64, description="Largest n for /sample.")

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import make_client
 from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
+from training.data import load_dataset
 
 PROBLEM = "application/problem+json"
 
@@ -210,3 +212,38 @@ def test_openapi_documents_every_route(client):
     assert {"image/png", "multipart/form-data"} <= set(encode["requestBody"]["content"])
     assert {"413", "415", "422"} <= set(encode["responses"])
     assert client.get("/docs").status_code == 200
+
+
+def test_encode_scores_novelty_and_shows_what_the_model_saw(client, digit):
+    plain = client.post("/encode", content=digit, headers={"Content-Type": "image/png"}).json()
+    assert set(plain) == {"model_id", "latent_size", "mu", "sigma", "novelty"}
+    assert 0 <= plain["novelty"]["percentile"] <= 100
+    shown = client.post("/encode?model_input=true", content=digit, headers={"Content-Type": "image/png"}).json()
+    pixels = np.array(shown["model_input"]["pixels"])
+    from_png = np.asarray(Image.open(io.BytesIO(base64.b64decode(shown["model_input"]["png_base64"]))))
+    assert pixels.shape == (28, 28) and np.array_equal(np.round(pixels * 255), from_png)
+    assert shown["mu"] == plain["mu"] and shown["novelty"] == plain["novelty"]
+
+
+def test_noise_scores_far_below_a_digit(sample_data_dir):
+    digit = png(load_dataset(sample_data_dir).test.images[0])
+    noise = png((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8))
+    with make_client(BUNDLED_MODEL) as bundled:
+        digit_novelty, noise_novelty = (
+            bundled.post("/encode", content=body, headers={"Content-Type": "image/png"}).json()["novelty"]
+            for body in (digit, noise)
+        )
+    assert digit_novelty["percentile"] > 10 and noise_novelty["percentile"] < 1
+
+
+def test_a_blank_page_is_a_422_that_says_so(client):
+    blank = encoded(Image.new("L", (300, 200), 240), "JPEG")
+    assert_problem(client.post("/encode", content=blank, headers={"Content-Type": "image/jpeg"}), 422, "no ink")
+
+
+def test_a_bad_file_in_a_batch_is_named(client, digit):
+    files = [
+        ("file", ("good.png", digit, "image/png")),
+        ("file", ("blank.png", png(np.zeros((40, 40), np.uint8)), "image/png")),
+    ]
+    assert_problem(client.post("/encode/batch", files=files), 422, "file 1 ('blank.png')")

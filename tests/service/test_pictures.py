@@ -9,7 +9,7 @@ from contract.geometry import Recipe
 from harness.pictures import ALL_CONDITIONS, corpus, target_for
 from service.images import ImageRejected, Invert, open_image, to_model_input
 from service.model import VAEModel
-from tests.conftest import BUNDLED_MODEL, FULL_MNIST
+from tests.conftest import BUNDLED_MODEL, FASHION_MNIST, FULL_MNIST
 from tests.service.imaging import encoded
 from training.data import load_dataset
 
@@ -80,3 +80,30 @@ def test_light_falling_across_the_page_is_not_ink():
     )
     rows, columns = np.nonzero(pixels[0] > 0.1)
     assert np.ptp(rows) + 1 == 20 and np.ptp(columns) + 1 <= 4  # the bar alone, fitted to the 20x20 box
+
+
+FASHION_MODEL = BUNDLED_MODEL.parent / "fashion-mnist"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs Debian's dataset-fashion-mnist")
+def test_clothes_upscaled_tenfold_land_where_the_originals_do():
+    model = VAEModel.load(FASHION_MODEL, threads=1)
+    assert model.recipe is Recipe.object
+    data = load_dataset(FASHION_MNIST)
+    train_mu = model.encode((data.train.images.astype(np.float32) / 255)[:, None])[0]
+    neighbours = KNeighborsClassifier(n_neighbors=5).fit(train_mu, data.train.labels)
+    images, labels = data.test.images[:500], data.test.labels[:500]
+    originals = model.encode((images.astype(np.float32) / 255)[:, None])[0]
+    upscaled = np.stack(
+        [
+            to_model_input(
+                open_image(encoded(Image.fromarray(image).resize((280, 280), Image.BICUBIC)), 10**8),
+                Invert.auto,
+                model.recipe,
+            )
+            for image in images
+        ]
+    )
+    original_accuracy = neighbours.score(originals, labels)
+    assert neighbours.score(model.encode(upscaled)[0], labels) >= 0.9 * original_accuracy
