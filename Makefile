@@ -35,6 +35,7 @@ container-check: $(VENV)/.dev  ## build and run the images for real (needs a con
 bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.serving --smoke
 	$(BIN)/python -m benchmarks.training --smoke
+	$(BIN)/python -m benchmarks.photos --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -112,7 +112,10 @@ def _encodings(images: np.ndarray, mu: np.ndarray, sigma: np.ndarray, novelty, w
         item = {
             "mu": m,
             "sigma": s,
-            "novelty": {"elbo": float(novelty.elbo[index]), "percentile": round(float(novelty.percentile[index]), 2)},
+            "novelty": {
+                "elbo": round(float(novelty.elbo[index]), 2),
+                "percentile": round(float(novelty.percentile[index]), 2),
+            },
         }
         if with_input:
             pixels = images[index, 0]
