@@ -197,80 +197,63 @@ def _placed_ink(page: Page, frame: np.ndarray) -> None:
     page.ink[top:bottom, left:right] = frame
 
 
-def paper(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    return _jpeg(_page(digit, rng))
-
-
-def noise(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
+def _noisy(page: Page, rng: np.random.Generator) -> None:
     page.noise = rng.uniform(5, 20)
-    return _jpeg(page)
 
 
-def jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
+def _compressed(page: Page, rng: np.random.Generator) -> None:
     page.quality = int(rng.integers(40, 96))
-    return _jpeg(page)
 
 
-def blur(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
+def _blurred(page: Page, rng: np.random.Generator) -> None:
     page.blur = (page.box[2] - page.box[0]) / 28 * rng.uniform(0.3, 1.0)
-    return _jpeg(page)
 
 
-def lighting(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
+def _lit(page: Page, rng: np.random.Generator) -> None:
     page.shading = _shading(*page.ink.shape, rng)
-    return _jpeg(page)
 
 
-def colour(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
-    _coloured(page, rng)
-    return _jpeg(page)
+def _frame(page: Page) -> np.ndarray:
+    top, left, bottom, right = page.box
+    return page.ink[top:bottom, left:right]
 
 
-def specks(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
-    _specks(page, rng)
-    return _jpeg(page)
+def _other_pen(page: Page, rng: np.random.Generator) -> None:
+    _placed_ink(page, _pen(_frame(page), page.box[2] - page.box[0], rng))
 
 
-def lines(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
-    _ruled(page, rng)
-    return _jpeg(page)
+def _turned(page: Page, rng: np.random.Generator) -> None:
+    _placed_ink(page, _geometry(_frame(page), rng))
 
 
-def pens(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
-    top, _, bottom, _ = page.box
-    _placed_ink(page, _pen(page.ink[top:bottom, page.box[1] : page.box[3]], bottom - top, rng))
-    return _jpeg(page)
+PageChange = Callable[[Page, np.random.Generator], None]
 
 
-def geometry(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    page = _page(digit, rng)
-    _placed_ink(page, _geometry(page.ink[page.box[0] : page.box[2], page.box[1] : page.box[3]], rng))
-    return _jpeg(page)
+def photographed(*changes: PageChange) -> Callable[[np.ndarray, np.random.Generator], bytes]:
+    """A condition: the digit on a page, changed in these ways, saved as a phone saves it."""
+
+    def make(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+        page = _page(digit, rng)
+        for change in changes:
+            change(page, rng)
+        return _jpeg(page)
+
+    return make
 
 
 def combined(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     page = _page(digit, rng)
-    top, left, bottom, right = page.box
-    frame = page.ink[top:bottom, left:right]
     if rng.random() < 0.5:
-        frame = _pen(frame, bottom - top, rng)
-    _placed_ink(page, _geometry(frame, rng))
+        _other_pen(page, rng)
+    _turned(page, rng)
     _coloured(page, rng)
     _specks(page, rng)
     if rng.random() < 0.5:
         _ruled(page, rng)
-    page.shading = _shading(*page.ink.shape, rng)
-    page.blur = (bottom - top) / 28 * rng.uniform(0.2, 0.6)
-    page.noise = rng.uniform(5, 20)
-    page.quality = int(rng.integers(40, 96))
+    _lit(page, rng)
+    page.blur = (page.box[2] - page.box[0]) / 28 * rng.uniform(0.2, 0.6)
+    _noisy(page, rng)
+    _compressed(page, rng)
     return _jpeg(page)
 
 
@@ -319,16 +302,16 @@ def typeset(label: int, rng: np.random.Generator, font: Path) -> bytes:
 Condition = Callable[[np.ndarray, np.random.Generator], bytes]
 CONDITIONS: dict[str, Condition] = {
     "clean": clean,
-    "paper": paper,
-    "noise": noise,
-    "jpeg": jpeg,
-    "blur": blur,
-    "lighting": lighting,
-    "colour": colour,
-    "specks": specks,
-    "lines": lines,
-    "pens": pens,
-    "geometry": geometry,
+    "paper": photographed(),
+    "noise": photographed(_noisy),
+    "jpeg": photographed(_compressed),
+    "blur": photographed(_blurred),
+    "lighting": photographed(_lit),
+    "colour": photographed(_coloured),
+    "specks": photographed(_specks),
+    "lines": photographed(_ruled),
+    "pens": photographed(_other_pen),
+    "geometry": photographed(_turned),
     "canvas": canvas,
     "combined": combined,
 }
