@@ -28,11 +28,13 @@ class NoInk(ValueError):
 
 MIN_CONTRAST = 0.15  # of full scale: weaker marks than this are paper texture, shading or noise
 NOISE_FLOOR = 4.0  # a threshold at least this many noise deviations above the background
-KEEP_SHARE = 0.05  # a piece at least this share of the largest stroke's size belongs to the subject...
+KEEP_SHARE = 0.05  # a piece at least this share of the main piece's pixels belongs to the subject...
 KEEP_REACH = 0.35  # ...if it lies within this share of the subject's size from it
+SPANNING = 0.98  # a piece this share of the picture's height or width across spans it
 # Stroke width, judged at FINE times the 20x20 box: MNIST's digits have a median of 7.3 px there
 # (2 x area / boundary of the strokes above half ink) and half of them lie within 6.3-8.8.
 FINE = 4
+REACH = 2
 STROKE_WIDTH = 7.3
 STROKE_BAND = (5.5, 9.5)
 
@@ -57,8 +59,9 @@ def _block_background(pixels: np.ndarray) -> np.ndarray:
     rows, columns = -(-height // block), -(-width // block)
     padded = np.pad(pixels, ((0, rows * block - height), (0, columns * block - width)), mode="edge")
     blocks = padded.reshape(rows, block, columns, block).transpose(0, 2, 1, 3).reshape(rows, columns, -1)
-    medians = np.pad(np.median(blocks, axis=2), 1, mode="edge")
-    darkest = np.min([medians[r : r + rows, c : c + columns] for r in range(3) for c in range(3)], axis=0)
+    medians = np.pad(np.median(blocks, axis=2), REACH, mode="edge")
+    span = range(2 * REACH + 1)
+    darkest = np.min([medians[r : r + rows, c : c + columns] for r in span for c in span], axis=0)
     coarse = Image.fromarray(darkest.astype(np.float32), "F")
     return np.asarray(coarse.resize((width, height), Image.BILINEAR))
 
@@ -91,20 +94,25 @@ def _otsu(smoothed: np.ndarray) -> float:
 
 
 def _subject(mask: np.ndarray) -> np.ndarray:
-    """The largest connected piece and the sizeable pieces near it; specks and far marks dropped."""
+    """The subject's connected pieces: the piece that reaches furthest (a stroke reaches further than
+    a blob of dust of many more pixels) and the sizeable pieces near it. A piece that spans the
+    whole picture is a ruled line or an edge of the page, not the subject."""
     labels = cc3d.connected_components(mask, connectivity=8)
     stats = cc3d.statistics(labels, no_slice_conversion=True)
     counts = stats["voxel_counts"][1:]
     if not counts.any():
         raise NoInk("no ink found: nothing in the picture stands out from its background")
-    boxes = stats["bounding_boxes"][1:]  # (min row, max row, min column, max column), inclusive
-    largest = int(np.argmax(counts))
-    top, bottom, left, right = boxes[largest]
+    boxes = stats["bounding_boxes"][1:].astype(np.int64)  # (min row, max row, min column, max column)
+    heights, widths = boxes[:, 1] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 2] + 1
+    spanning = (heights >= SPANNING * mask.shape[0]) | (widths >= SPANNING * mask.shape[1])
+    reaches = np.maximum(heights, widths) * (~spanning if not spanning.all() else 1)
+    main = int(np.argmax(reaches))
+    top, bottom, left, right = boxes[main]
     reach = KEEP_REACH * max(bottom - top, right - left)
     kept = [
         index + 1
         for index, (count, (upper, lower, first, last)) in enumerate(zip(counts, boxes, strict=True))
-        if count >= KEEP_SHARE * counts[largest]
+        if count >= KEEP_SHARE * counts[main]
         and upper <= bottom + reach
         and lower >= top - reach
         and first <= right + reach

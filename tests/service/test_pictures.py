@@ -14,9 +14,9 @@ from tests.service.imaging import encoded
 from training.data import load_dataset
 
 DIGITS_PER_CONDITION = 60
-# Conditions that do not reach the target yet (README: what still fails): held at what they
+# Typeset digits do not reach the target yet (README: what still fails): held at what they
 # reach now, so that they cannot get worse unnoticed.
-FLOORS = {"geometry": 0.65, "canvas": 0.6, "fonts": 0.6}
+FLOORS = {"fonts": 0.6}
 needs_mnist = pytest.mark.skipif(not FULL_MNIST.exists(), reason="needs the full MNIST set (../shared/data/mnist)")
 
 
