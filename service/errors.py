@@ -72,7 +72,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def on_http_exception(request: Request, exc: HTTPException) -> Response:
-        return problem_response(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        detail = str(exc.detail)
+        if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            detail = f"{request.method} {request.url.path} is not allowed; use {exc.headers['Allow']}"
+        return problem_response(request, exc.status_code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -18,7 +18,19 @@ from service.recipes import FRAMERS, NoInk, ink_is_dark
 
 WORK_PIXELS = 512 * 512
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
-ACCEPTED_MEDIA_TYPES = {"image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/x-ms-bmp"}
+# The content decides the format; these are the names clients give images, common misspellings included.
+ACCEPTED_MEDIA_TYPES = {
+    "image/png",
+    "image/x-png",
+    "image/jpeg",
+    "image/jpg",
+    "image/pjpeg",
+    "image/gif",
+    "image/bmp",
+    "image/x-ms-bmp",
+    "image/x-bmp",
+    "image/webp",
+}
 
 
 class Invert(StrEnum):

@@ -41,6 +41,12 @@ async def _form_files(request: Request, settings: Settings, max_files: int) -> l
             422 if error.status_code == 400 else error.status_code,
             f"unreadable multipart form ({error.detail}); send at most {max_files} image file(s)",
         ) from error
+    fields = [name for name, value in form.multi_items() if not isinstance(value, UploadFile)]
+    if fields:
+        await form.close()
+        raise Problem(
+            422, f"form field {fields[0]!r} is not read: send only image files, and parameters in the query string"
+        )
     files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
     if not files:
         raise Problem(422, "the multipart form has no file; send the image as a file field named 'file'")

@@ -6,12 +6,12 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from service.deps import serving
 from service.errors import Problem
 from service.inference import Inference
-from service.params import from_json_body, from_query, json_body_docs, query_docs
+from service.params import from_query, from_query_and_json, json_body_docs, query_docs
 from service.responses import ERRORS, PNG, images_response
 
 router = APIRouter(tags=["generate"])
@@ -40,19 +40,27 @@ Z_SCHEMA = WithJsonSchema({"anyOf": [_VECTOR, {"type": "array", "items": _VECTOR
 
 
 class DecodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     z: Annotated[list[list[Coordinate]], BeforeValidator(_as_rows), Z_SCHEMA] = Field(
         description="One latent vector of the model's latent size, or a list of them.",
         examples=[[0.5, -1.0], [[0.0, 0.0], [1.5, 0.5]]],
     )
-
-
-class RenderParams(BaseModel):
     upscale: int = UPSCALE
 
 
+Z_IN_BODY = frozenset({"z"})
+# Seeds stay integers that JavaScript's numbers hold exactly, so that a browser can replay them.
+MAX_SEED = 2**53 - 1
+
+
 class SampleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     n: int = Field(1, ge=1, description="How many draws (at most VAE_MAX_SAMPLES).")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="Same seed, same images; random if absent.")
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED, description="Same seed, same images; random if absent. At most 2^53 - 1."
+    )
     temperature: float = Field(
         1.0, gt=0, le=10, allow_inf_nan=False, description="Scale of the prior's standard deviation."
     )
@@ -79,15 +87,16 @@ async def _render(
 @router.post(
     "/decode",
     responses=IMAGE_RESPONSES,
-    openapi_extra=json_body_docs(DecodeRequest) | query_docs(RenderParams),
+    openapi_extra=json_body_docs(DecodeRequest) | query_docs(DecodeRequest, body_only=Z_IN_BODY),
     summary="Decode latent vectors to images",
 )
 async def decode(request: Request) -> Response:
-    """z -> the decoder's pixel means f(z), as a PNG by default."""
+    """z -> the decoder's pixel means f(z), as a PNG by default. `upscale` may come in the query
+    string or in the body, not both."""
     settings, inference, _ = serving(request)
-    upscale = from_query(RenderParams, request).upscale
+    params = await from_query_and_json(DecodeRequest, request, body_only=Z_IN_BODY)
+    upscale, rows = params.upscale, params.z
     _check_upscale(upscale, settings.max_upscale)
-    rows = (await from_json_body(DecodeRequest, request)).z
     if not rows:
         raise Problem(422, "z is empty; send one latent vector or a list of them")
     if len(rows) > settings.max_batch:
@@ -104,7 +113,7 @@ async def _sample(request: Request, params: SampleRequest) -> Response:
     if params.n > settings.max_samples:
         raise Problem(422, f"n={params.n} is over the limit of {settings.max_samples}")
     _check_upscale(params.upscale, settings.max_upscale)
-    seed = secrets.randbits(63) if params.seed is None else params.seed
+    seed = secrets.randbelow(MAX_SEED + 1) if params.seed is None else params.seed
     z = np.random.default_rng(seed).standard_normal((params.n, inference.model.latent_size), dtype=np.float32)
     z *= np.float32(params.temperature)
     return await _render(
@@ -115,12 +124,13 @@ async def _sample(request: Request, params: SampleRequest) -> Response:
 @router.post(
     "/sample",
     responses=IMAGE_RESPONSES,
-    openapi_extra=json_body_docs(SampleRequest, optional=True),
+    openapi_extra=json_body_docs(SampleRequest, optional=True) | query_docs(SampleRequest),
     summary="Draw images from the prior",
 )
 async def sample(request: Request) -> Response:
-    """n draws z ~ N(0, temperature^2 I), decoded. The seed used is returned in X-Seed (and in JSON)."""
-    return await _sample(request, await from_json_body(SampleRequest, request, optional=True))
+    """n draws z ~ N(0, temperature^2 I), decoded. The seed used is returned in X-Seed (and in JSON).
+    Each parameter may come in the query string or in the JSON body, not both."""
+    return await _sample(request, await from_query_and_json(SampleRequest, request, optional=True))
 
 
 @router.get(
@@ -131,4 +141,6 @@ async def sample(request: Request) -> Response:
 )
 async def sample_get(request: Request) -> Response:
     """As POST /sample, with the parameters in the query string, for a browser or an <img> tag."""
+    if await request.body():
+        raise Problem(422, "GET /sample reads its parameters from the query string; to send JSON, use POST /sample")
     return await _sample(request, from_query(SampleRequest, request))

@@ -140,7 +140,7 @@ def test_decode_rejects_bad_vectors(client, body, fragment):
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_decode_rejects_non_finite_values(client, literal):
     response = client.post("/decode", content=f'{{"z": [{literal}, 0]}}', headers={"Content-Type": "application/json"})
-    assert_problem(response, 422, "finite")
+    assert_problem(response, 422, "not valid JSON")  # NaN and Infinity are not JSON numbers (RFC 8259)
 
 
 def test_decode_rejects_malformed_json(client):
@@ -187,6 +187,9 @@ def test_encode_counts_streamed_bytes_when_length_is_absent(client):
 def test_multipart_errors(client, digit):
     no_file = b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--b--\r\n'
     response = client.post("/encode", content=no_file, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert_problem(response, 422, "form field 'note' is not read")
+    empty = b"--b--\r\n"
+    response = client.post("/encode", content=empty, headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert_problem(response, 422, "has no file")
     too_many = [("file", (f"{i}.png", digit, "image/png")) for i in range(9)]
     assert_problem(client.post("/encode/batch", files=too_many), 422, "the limit is 8")
@@ -196,7 +199,7 @@ def test_multipart_errors(client, digit):
 
 def test_unknown_routes_and_methods_use_the_same_shape(client):
     assert_problem(client.get("/nowhere"), 404, "Not Found")
-    assert_problem(client.put("/encode"), 405, "Method Not Allowed")
+    assert_problem(client.put("/encode"), 405, "PUT /encode is not allowed; use POST")
 
 
 def test_request_id_is_echoed(client):
