@@ -33,11 +33,16 @@ class Server:
 
 
 @contextmanager
-def running_server(model_dir: Path, *args: str, ready_within: float = 30, **env: str) -> Iterator[Server]:
+def running_server(
+    model_dir: Path | None, *args: str, ready_within: float = 30, cwd: Path | None = None, **env: str
+) -> Iterator[Server]:
+    """vae-serve on a free port, ready; model_dir None serves the bundled model."""
     port = free_port()
     log = tempfile.TemporaryFile("w+")  # a file, not a pipe: an unread pipe fills and stalls the server
+    where = ["--model-dir", str(model_dir)] if model_dir is not None else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--port", str(port), *args],
+        [sys.executable, "-m", "service", *where, "--port", str(port), *args],
+        cwd=cwd,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=log,

@@ -3,6 +3,7 @@
 import argparse
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -29,6 +30,14 @@ def _parse(argv: list[str] | None) -> dict[str, object]:
     return {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
 
 
+def _check_port_is_free(host: str, port: int) -> None:
+    """uvicorn binds only after the app has started (and logged "ready"): say it at once instead."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as error:
+        sys.exit(f"vae-serve: cannot listen on {host}:{port} ({error.strerror}); choose another with --port")
+
+
 def main(argv: list[str] | None = None) -> None:
     overrides = _parse(argv)
     try:
@@ -39,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         VAEModel.load(settings.model_dir, threads=1)  # fail fast, with one line, before any worker starts
     except ModelError as error:
         sys.exit(f"vae-serve: {error}")
+    _check_port_is_free(settings.host, settings.port)
     # Workers build their own app from the environment: hand the command-line overrides down.
     os.environ.update({f"VAE_{key.upper()}": str(value) for key, value in overrides.items()})
     # uvicorn drains on SIGTERM, then re-raises it under the handler it found: make that a clean exit.

@@ -8,10 +8,14 @@ from pydantic import Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+# The bundled model, found from the package rather than the working directory.
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VAE_", env_ignore_empty=True, frozen=True)
 
-    model_dir: Path = Field(Path("models/mnist"), description="Folder with encoder.onnx, decoder.onnx, model.json.")
+    model_dir: Path = Field(BUNDLED_MODEL, description="Folder with encoder.onnx, decoder.onnx, model.json.")
     host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 in the container.")
     port: int = Field(8000, ge=1, le=65535)
     workers: PositiveInt = Field(1, description="uvicorn worker processes.")

@@ -4,7 +4,8 @@ import logging
 
 import orjson
 
-_STANDARD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# uvicorn adds color_message, the message with ANSI colour codes, for its own console formatter.
+_LEFT_OUT = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JSONFormatter(logging.Formatter):
@@ -15,7 +16,7 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry |= {key: value for key, value in vars(record).items() if key not in _STANDARD_FIELDS}
+        entry |= {key: value for key, value in vars(record).items() if key not in _LEFT_OUT}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()

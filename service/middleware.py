@@ -7,6 +7,7 @@ import re
 import secrets
 import time
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
@@ -24,6 +25,18 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
 ]
+
+
+def route_label(scope: Scope) -> str:
+    """The route's path template for metrics. A request refused before routing (413, 503) or served
+    by a plain Starlette route (/docs) has no "route" in its scope: find the one its path matches."""
+    route = scope.get("route")
+    if route is not None:
+        return route.path
+    for candidate in scope["app"].router.routes:
+        if candidate.matches(scope)[0] is not Match.NONE:
+            return getattr(candidate, "path", "unmatched")
+    return "unmatched"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -89,7 +102,7 @@ class RequestContext:
                 )
         finally:
             seconds = time.perf_counter() - began
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = route_label(scope)
             REQUESTS.labels(route, scope["method"], str(status)).inc()
             LATENCY.labels(route).observe(seconds)
             log.info(

@@ -38,3 +38,19 @@ def test_metrics_count_requests_inference_batches_and_rejections(client):
     assert grew("vae_batch_size_bucket", graph="encoder", le="1.0")
     assert grew("vae_request_duration_seconds_count", route="/encode")
     assert re.search(r"^vae_requests_in_flight \S+$", after, re.MULTILINE)
+
+
+def test_refused_and_documentation_requests_are_counted_by_route(client):
+    client.post("/encode", content=b"x" * 1_000_001, headers={"Content-Type": "image/png"})
+    client.get("/docs")
+    text = client.get("/metrics").text
+    assert metric(text, "vae_requests_total", route="/encode", status="413") >= 1
+    assert metric(text, "vae_requests_total", route="/docs", status="200") >= 1
+    assert metric(text, "vae_requests_total", route="unmatched", status="413") == 0
+
+
+def test_log_lines_carry_no_terminal_colours():
+    from service.logs import JSONFormatter
+
+    record = logging.makeLogRecord({"msg": "Started", "color_message": "\x1b[32mStarted\x1b[0m"})
+    assert "\x1b" not in JSONFormatter().format(record) and "color_message" not in JSONFormatter().format(record)

@@ -43,3 +43,23 @@ def test_two_workers_serve_and_stop_cleanly(model_dir):
             )
             assert response.status_code == 200
         assert server.stop() == 0
+
+
+def test_serves_the_bundled_model_from_any_directory(tmp_path):
+    with running_server(None, cwd=tmp_path) as server:
+        assert httpx.get(f"{server.url}/readyz").json()["model_id"].startswith("mnist-")
+
+
+def test_a_busy_port_fails_at_once_in_one_line_without_claiming_ready():
+    import socket
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "--port", str(port)], capture_output=True, text=True, timeout=30
+        )
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1" in result.stderr and "\"ready\"" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
