@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 # The bundled model, found from the package rather than the working directory.
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist"
 
