@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import errors
+from service import docs, errors
 from service.config import Settings
 from service.inference import Inference
 from service.middleware import Limits, RequestContext, RequireApiKey
@@ -44,11 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
             app.state.ready = False  # draining: probes see it at once
 
-    app = FastAPI(title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.inference = None
     app.state.ready = False
     errors.install(app)
+    docs.install(app, requires_key=settings.api_key is not None)
     for module in (encode, generate, health):
         # Not include_router: FastAPI 0.165 resolves an included router's routes on every request
         # (7% of a /sample in process); taking the routes over resolves them once.

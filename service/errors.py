@@ -18,9 +18,9 @@ class ProblemDetails(BaseModel):
     """The body of every error response (RFC 9457)."""
 
     type: str = Field("about:blank", examples=["about:blank"])
-    title: str = Field(examples=["Unprocessable Content"])
+    title: str = Field(examples=[HTTPStatus(422).phrase])
     status: int = Field(examples=[422])
-    detail: str = Field(examples=["z has 3 values; this model's latent size is 2"])
+    detail: str = Field(examples=["z[0] has 3 values; this model's latent size is 2"])  # tested against the route
     request_id: str = Field(examples=["5f0c6a1e9b6d4d0e8c7c2f7f4a1b2c3d"])
     errors: list[dict] | None = Field(None, description="Per-field messages of a validation error.")
 

@@ -11,6 +11,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
+from service.docs import is_public
 from service.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body
 from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
 
@@ -182,6 +183,10 @@ class RequireApiKey:
         self.app = app
         self.key = api_key.encode()
 
+    @staticmethod
+    def _exempt(scope: Scope) -> bool:
+        return scope["path"] in PROBE_PATHS or is_public(scope["path"]) or scope["method"] == "OPTIONS"
+
     def _offered(self, scope: Scope) -> bytes:
         authorization = _header(scope, b"authorization") or ""
         scheme, _, token = authorization.partition(" ")
@@ -190,7 +195,7 @@ class RequireApiKey:
         return (_header(scope, b"x-api-key") or "").encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PROBE_PATHS or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or self._exempt(scope):
             return await self.app(scope, receive, send)
         if not hmac.compare_digest(self._offered(scope), self.key):
             REJECTED.labels("unauthorized").inc()

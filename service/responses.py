@@ -6,9 +6,10 @@ import numpy as np
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from contract.mosaic import grid
-from service.errors import PROBLEM_MEDIA_TYPE, ProblemDetails
+from service.errors import PROBLEM_MEDIA_TYPE
 from service.images import png_bytes
 
 PNG = "image/png"
@@ -23,11 +24,13 @@ class JSONResponse(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+PROBLEM_REFERENCE = {"$ref": "#/components/schemas/ProblemDetails"}  # defined once, by service.docs
+
+
 def _problem(description: str) -> dict:
-    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REFERENCE}}}
 
 
-PROBLEM_SCHEMA = ProblemDetails.model_json_schema()
 ERRORS = {
     413: _problem("Request body over the size limit (VAE_MAX_BODY_BYTES)."),
     422: _problem("The request is well-formed but unusable; `detail` says what to fix."),
@@ -37,6 +40,45 @@ IMAGE_ERRORS = {
     **ERRORS,
     415: _problem("The body is not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP)."),
 }
+
+
+class DecodedImage(BaseModel):
+    z: list[float] = Field(description="The latent vector decoded.", examples=[[0.0, 0.0]])
+    pixels: list[list[float]] = Field(description="28x28 pixel means f(z) in [0, 1], white on black, row by row.")
+    png_base64: str = Field(description="The same image as a PNG (upscaled as asked), base64-encoded.")
+
+
+class DecodeResponse(BaseModel):
+    model_id: str = Field(examples=["mnist-k2-gaussian-8bbbf6d57483"])
+    images: list[DecodedImage] = Field(description="One per latent vector, in order.")
+
+
+class SampleResponse(DecodeResponse):
+    seed: int = Field(description="The seed drawn with; send it again for the same images.", examples=[42])
+    temperature: float = Field(examples=[1.0])
+
+
+def _referencing(model: type[BaseModel]) -> dict:
+    """The model's schema with its nested models as references (service.docs defines them once)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
+def image_responses(json_model: type[BaseModel]) -> dict:
+    """A PNG by default, or JSON for Accept: application/json, and the documented errors."""
+    return {
+        200: {
+            "description": "A PNG (a grid, row-major, for several images), or JSON for Accept: application/json.",
+            "content": {
+                PNG: {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {
+                    "schema": json_model.model_json_schema(ref_template="#/components/schemas/{model}")
+                },
+            },
+        },
+        **ERRORS,
+    }
 
 
 def wants_json(request: Request) -> bool:

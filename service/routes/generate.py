@@ -12,20 +12,12 @@ from service.deps import serving
 from service.errors import Problem
 from service.inference import Inference
 from service.params import from_query, from_query_and_json, json_body_docs, query_docs
-from service.responses import ERRORS, PNG, images_response
+from service.responses import DecodeResponse, SampleResponse, image_responses, images_response
 
 router = APIRouter(tags=["generate"])
 
 Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 UPSCALE = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
-
-IMAGE_RESPONSES = {
-    200: {
-        "description": "A PNG (a grid, row-major, for several images), or JSON for Accept: application/json.",
-        "content": {PNG: {"schema": {"type": "string", "format": "binary"}}},
-    },
-    **ERRORS,
-}
 
 
 def _as_rows(value: object) -> object:
@@ -86,7 +78,7 @@ async def _render(
 
 @router.post(
     "/decode",
-    responses=IMAGE_RESPONSES,
+    responses=image_responses(DecodeResponse),
     openapi_extra=json_body_docs(DecodeRequest) | query_docs(DecodeRequest, body_only=Z_IN_BODY),
     summary="Decode latent vectors to images",
 )
@@ -123,7 +115,7 @@ async def _sample(request: Request, params: SampleRequest) -> Response:
 
 @router.post(
     "/sample",
-    responses=IMAGE_RESPONSES,
+    responses=image_responses(SampleResponse),
     openapi_extra=json_body_docs(SampleRequest, optional=True) | query_docs(SampleRequest),
     summary="Draw images from the prior",
 )
@@ -135,7 +127,7 @@ async def sample(request: Request) -> Response:
 
 @router.get(
     "/sample",
-    responses=IMAGE_RESPONSES,
+    responses=image_responses(SampleResponse),
     openapi_extra=query_docs(SampleRequest),
     summary="Draw images from the prior (query parameters)",
 )

@@ -12,20 +12,15 @@ from service.responses import ERRORS, JSONResponse
 router = APIRouter(tags=["operations"])
 
 
-# Uptime probes often send HEAD: the probes answer it as GET, without the body.
-PROBE_METHODS = ["GET", "HEAD"]
-
-
-@router.api_route("/healthz", methods=PROBE_METHODS, summary="Liveness: the process answers")
+@router.get("/healthz", summary="Liveness: the process answers (HEAD too)")
 async def healthz(request: Request) -> dict:
     no_query(request)
     return {"status": "alive"}
 
 
-@router.api_route(
+@router.get(
     "/readyz",
-    methods=PROBE_METHODS,
-    summary="Readiness: the model is loaded and answered a warm-up call",
+    summary="Readiness: the model is loaded and answered a warm-up call (HEAD too)",
     responses={503: ERRORS[503]},
 )
 async def readyz(request: Request) -> dict:
@@ -33,6 +28,11 @@ async def readyz(request: Request) -> dict:
     if not request.app.state.ready:
         raise Problem(503, "not ready: the model is loading, or the service is shutting down", {"Retry-After": "1"})
     return {"status": "ready", "model_id": request.app.state.inference.model.id}
+
+
+# Uptime probes often send HEAD: the probes answer it as GET, without the body.
+for probe in (healthz, readyz):
+    router.add_api_route(f"/{probe.__name__}", probe, methods=["HEAD"], include_in_schema=False)
 
 
 @router.get("/model", summary="The served model's description (model.json)", responses={503: ERRORS[503]})

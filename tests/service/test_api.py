@@ -250,3 +250,32 @@ def test_a_bad_file_in_a_batch_is_named(client, digit):
         ("file", ("blank.png", png(np.zeros((40, 40), np.uint8)), "image/png")),
     ]
     assert_problem(client.post("/encode/batch", files=files), 422, "file 1 ('blank.png')")
+
+
+def test_the_schema_documents_json_responses_and_one_problem_shape(client):
+    spec = client.get("/openapi.json").json()
+    decode = spec["paths"]["/decode"]["post"]["responses"]
+    assert decode["200"]["content"]["application/json"]["schema"]["properties"]["images"]["items"] == {
+        "$ref": "#/components/schemas/DecodedImage"
+    }
+    sample = spec["paths"]["/sample"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"seed", "temperature", "images"} <= set(sample["properties"])
+    assert decode["422"]["content"][PROBLEM]["schema"] == {"$ref": "#/components/schemas/ProblemDetails"}
+    assert "ProblemDetails" in spec["components"]["schemas"]
+
+
+def test_the_error_example_is_what_the_route_says(client):
+    example = client.get("/openapi.json").json()["components"]["schemas"]["ProblemDetails"]["properties"]
+    real = client.post("/decode", json={"z": [1.0, 2.0, 3.0]}).json()
+    assert real["title"] == example["title"]["examples"][0]
+    assert real["detail"] == example["detail"]["examples"][0]
+
+
+def test_docs_work_offline_and_declare_the_key(model_dir):
+    with make_client(model_dir, api_key="s3cret") as keyed:
+        page = keyed.get("/docs")
+        assert page.status_code == 200 and "cdn" not in page.text.lower()
+        assert keyed.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+        spec = keyed.get("/openapi.json").json()
+        assert {"bearer", "apiKey"} == set(spec["components"]["securitySchemes"])
+        assert keyed.post("/decode", json={"z": [0, 0]}).status_code == 401
