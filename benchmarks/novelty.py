@@ -75,7 +75,7 @@ def main() -> None:
         "typeset letters": scores(model, letters(model, args.count, rng)),
         "noise": scores(model, noise(args.count, rng)),
     }
-    quantiles = model.description["novelty"]["test_quantiles"]
+    quantiles = model.description.novelty.test_quantiles
     threshold = float(np.interp(THRESHOLD_PERCENTILE, np.linspace(0, 100, len(quantiles)), quantiles))
     print(f"insiders: {len(insiders)} MNIST test digits; threshold: percentile {THRESHOLD_PERCENTILE}", end=" ")
     print(f"of the test images' scores = {threshold:.1f} nats")

@@ -1,17 +1,15 @@
 """The exported model: its description, verified against its files, and its onnxruntime sessions."""
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
+from pydantic import ValidationError
 
+from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, sha256_of
 from contract.geometry import IMAGE_SHAPE, Recipe
 from contract.novelty import elbo_at_mean, percentile
-
-DESCRIPTION_FILE = "model.json"
 
 
 class ModelError(Exception):
@@ -31,26 +29,30 @@ def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
         raise ModelError(f"{path}: onnxruntime cannot load it ({error})") from error
 
 
-def _load_description(model_dir: Path) -> dict:
+def _load_description(model_dir: Path) -> ModelDescription:
     path = model_dir / DESCRIPTION_FILE
     try:
-        description = json.loads(path.read_text())
-        description["encoder"]["file"], description["decoder"]["file"], description["latent_size"]
-        Recipe(description["preprocessing"]["recipe"]), description["novelty"]["test_quantiles"]
+        text = path.read_text()
     except FileNotFoundError as error:
         raise ModelError(f"{path}: missing (is VAE_MODEL_DIR a model folder?)") from error
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ModelError(f"{path}: not a valid model description ({error!r})") from error
-    return description
-
-
-def _verified_file(model_dir: Path, part: dict) -> Path:
-    path = model_dir / part["file"]
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror})") from error
-    if digest != part.get("sha256"):
+    try:
+        return ModelDescription.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = ".".join(map(str, first["loc"])) or "(the document)"
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise ModelError(f"{path}: field {field!r}: {first['msg']}{more}") from error
+
+
+def _verified_file(model_dir: Path, graph: Graph) -> Path:
+    path = model_dir / graph.file
+    try:
+        digest = sha256_of(path)
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read ({error.strerror})") from error
+    if digest != graph.sha256:
         raise ModelError(f"{path}: sha256 {digest[:12]}... does not match model.json; the file was changed")
     return path
 
@@ -63,35 +65,35 @@ class Novelty:
 
 @dataclass(frozen=True)
 class VAEModel:
-    description: dict
+    description: ModelDescription
     encoder: onnxruntime.InferenceSession
     decoder: onnxruntime.InferenceSession
 
     @property
     def id(self) -> str:
-        return self.description["id"]
+        return self.description.id
 
     @property
     def latent_size(self) -> int:
-        return self.description["latent_size"]
+        return self.description.latent_size
 
     @property
     def recipe(self) -> Recipe:
-        return Recipe(self.description["preprocessing"]["recipe"])
+        return self.description.preprocessing.recipe
 
     def novelty(self, images: np.ndarray, means: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> Novelty:
         """The novelty score of each image, given the encoder's and the decoder's outputs for it."""
-        likelihood = self.description["likelihood"]
-        scores = elbo_at_mean(images, means, mu, sigma, likelihood["kind"], likelihood["variance"])
-        return Novelty(scores, percentile(scores, self.description["novelty"]["test_quantiles"]))
+        likelihood = self.description.likelihood
+        scores = elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
+        return Novelty(scores, percentile(scores, self.description.novelty.test_quantiles))
 
     @classmethod
     def load(cls, model_dir: Path, threads: int) -> "VAEModel":
         description = _load_description(model_dir)
-        encoder = _session(_verified_file(model_dir, description["encoder"]), threads)
-        decoder = _session(_verified_file(model_dir, description["decoder"]), threads)
+        encoder = _session(_verified_file(model_dir, description.encoder), threads)
+        decoder = _session(_verified_file(model_dir, description.decoder), threads)
         sizes = {
-            "model.json latent_size": description["latent_size"],
+            "model.json latent_size": description.latent_size,
             "encoder mu": encoder.get_outputs()[0].shape[-1],
             "encoder sigma": encoder.get_outputs()[1].shape[-1],
             "decoder z": decoder.get_inputs()[0].shape[-1],

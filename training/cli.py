@@ -1,17 +1,20 @@
-"""`vae-train`: the command line of the training package."""
+"""`vae-train`: the command line of the training package.
+
+torch and the pipeline are imported inside the commands, so that `vae-train --help` answers at once.
+"""
 
 import sys
 from pathlib import Path
 
-import torch
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 
+from contract.description import DESCRIPTION_FILE
 from training.config import TrainConfig
-from training.data import DataError, download_mnist, load_dataset, missing_files
-from training.export import ExportError
-from training.pipeline import publish
-from training.train import LAST_CHECKPOINT, ResumeError, Trainer, split_training_set
+from training.data import download_mnist, missing_files
+from training.errors import DataError, RefusedError, TrainingError
+
+LAST_CHECKPOINT = "last.pt"  # training.train's, named here too so that --help need not import torch
 
 
 def _ensure_data(data_dir: Path, download: bool) -> None:
@@ -26,18 +29,50 @@ def _ensure_data(data_dir: Path, download: bool) -> None:
     download_mnist(data_dir, missing)
 
 
+def _refuse_to_replace_model(export_dir: Path, overwrite: bool) -> None:
+    if (export_dir / DESCRIPTION_FILE).exists() and not overwrite:
+        raise RefusedError(
+            f"{export_dir} already holds a model; pass --overwrite to replace it, or choose --export-dir"
+        )
+
+
+def _print_summary(description, export_dir: Path) -> None:
+    metrics = description.metrics
+    print(f"exported {description.id} to {export_dir}")
+    print(f"  ELBO per test image: {metrics['elbo']['elbo']:.2f} nats (higher is better)")
+    print(f"  Bernoulli test loss (PyTorch's example's figure): {metrics['bernoulli_test_loss']:.2f}")
+    iw = metrics["importance_weighted_log_likelihood"]
+    print(f"  importance-weighted log-likelihood: {iw['value']:.2f} ({iw['samples']} samples, {iw['images']})")
+    print(f"  5-NN accuracy of test mu: {metrics['knn5_accuracy']:.3f}")
+
+
 class Train(TrainConfig):
     """Train a VAE on a folder of MNIST-format IDX files, then evaluate, draw and export it."""
 
     export_dir: Path | None = Field(None, description="Where the model folder goes (default: OUT_DIR/model).")
     resume: bool = Field(False, description="Continue from OUT_DIR/last.pt.")
+    overwrite: bool = Field(False, description="Start again in an OUT_DIR that holds a run, replacing it.")
     download: bool = Field(False, description="Download the standard MNIST files if DATA_DIR lacks them.")
 
     def cli_cmd(self) -> None:
-        config = TrainConfig.model_validate(self.model_dump(exclude={"export_dir", "resume", "download"}))
+        config = TrainConfig.model_validate(self.model_dump(exclude={"export_dir", "resume", "overwrite", "download"}))
+        export_dir = self.export_dir or config.out_dir / "model"
+        if (config.out_dir / LAST_CHECKPOINT).exists() and not (self.resume or self.overwrite):
+            raise RefusedError(
+                f"{config.out_dir} already holds a run; pass --resume to continue it, --overwrite to start again, "
+                "or choose another --out-dir"
+            )
+        _refuse_to_replace_model(export_dir, self.overwrite)
         _ensure_data(config.data_dir, self.download)
+
+        from training.data import load_dataset
+        from training.pipeline import publish
+        from training.train import Trainer, split_training_set
+
         dataset = load_dataset(config.data_dir)
         trainer = Trainer(config, split_training_set(dataset, config))
+        for note in trainer.notes:
+            print(f"note: {note}")
         if self.resume:
             trainer.resume()
         try:
@@ -47,8 +82,7 @@ class Train(TrainConfig):
                 f"\ninterrupted: {config.out_dir / LAST_CHECKPOINT} holds the last finished epoch; "
                 "rerun with --resume to continue"
             )
-        description = publish(config, dataset, history, self.export_dir or config.out_dir / "model")
-        print(f"exported {description['id']} to {self.export_dir or config.out_dir / 'model'}")
+        _print_summary(publish(config, dataset, history, export_dir), export_dir)
 
 
 class Export(BaseModel):
@@ -56,14 +90,23 @@ class Export(BaseModel):
 
     out_dir: Path = Field(description="The run folder holding last.pt and best.pt.")
     export_dir: Path | None = Field(None, description="Where the model folder goes (default: OUT_DIR/model).")
+    overwrite: bool = Field(False, description="Replace the model folder if EXPORT_DIR holds one.")
 
     def cli_cmd(self) -> None:
+        export_dir = self.export_dir or self.out_dir / "model"
+        _refuse_to_replace_model(export_dir, self.overwrite)
+        if not (self.out_dir / LAST_CHECKPOINT).exists():
+            raise RefusedError(f"{self.out_dir / LAST_CHECKPOINT}: missing (is --out-dir a run folder?)")
+
+        import torch
+
+        from training.data import load_dataset
+        from training.pipeline import publish
+
         checkpoint = torch.load(self.out_dir / LAST_CHECKPOINT, weights_only=False)
         config = TrainConfig.model_validate(checkpoint["config"]).model_copy(update={"out_dir": self.out_dir})
-        description = publish(
-            config, load_dataset(config.data_dir), checkpoint["history"], self.export_dir or self.out_dir / "model"
-        )
-        print(f"exported {description['id']}")
+        description = publish(config, load_dataset(config.data_dir), checkpoint["history"], export_dir)
+        _print_summary(description, export_dir)
 
 
 class VaeTrain(BaseSettings, cli_prog_name="vae-train", cli_kebab_case=True, cli_implicit_flags=True):
@@ -76,10 +119,18 @@ class VaeTrain(BaseSettings, cli_prog_name="vae-train", cli_kebab_case=True, cli
         CliApp.run_subcommand(self)
 
 
+def _one_line(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    location = [str(part) for part in first["loc"] if part not in VaeTrain.model_fields]  # not the subcommand
+    option = "--" + ".".join(part.replace("_", "-") for part in location)
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"vae-train: {option}: {first['msg']}{more}"
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         CliApp.run(VaeTrain, cli_args=sys.argv[1:] if argv is None else argv)
     except ValidationError as error:
-        sys.exit(f"vae-train: invalid option: {error}")
-    except (DataError, ResumeError, ExportError, FileNotFoundError) as error:
+        sys.exit(_one_line(error))
+    except (TrainingError, FileNotFoundError) as error:
         sys.exit(f"vae-train: {error}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from contract.geometry import Recipe
+from training.errors import DataError
 
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
@@ -41,10 +42,6 @@ DIGIT_BOX_LIMIT = 22
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class DataError(Exception):
-    """A data file is missing, corrupt or not what it claims to be; the message names the file."""
 
 
 @dataclass(frozen=True)

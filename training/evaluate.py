@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
+from tqdm import tqdm
 
 from training.model import VAE, gaussian_kl
 
@@ -16,10 +17,10 @@ EVAL_BATCH = 2000
 def mean_elbo(model: VAE, pixels: torch.Tensor, seed: int) -> dict[str, float]:
     """ELBO per image (nats) and its terms, with a fixed sampling seed so that runs compare."""
     model.eval()
-    torch.manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed)  # its own: the caller's random numbers stay as they were
     reconstruction = kl = 0.0
     for batch in pixels.split(EVAL_BATCH):
-        terms = model.elbo(batch)
+        terms = model.elbo(batch, noise)
         reconstruction += terms.reconstruction.sum().item()
         kl += terms.kl.sum().item()
     n = len(pixels)
@@ -31,11 +32,11 @@ def bernoulli_test_loss(model: VAE, pixels: torch.Tensor, seed: int) -> float:
     """PyTorch's VAE example's test loss, whatever the model's likelihood: summed BCE of the
     decoder means (at one posterior sample, as the example does) against the intensities, plus KL."""
     model.eval()
-    torch.manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed)
     total = 0.0
     for batch in pixels.split(EVAL_BATCH):
         mu, logvar = model.encode(batch)
-        logits = model.decode(model.reparameterize(mu, logvar))
+        logits = model.decode(model.reparameterize(mu, logvar, noise))
         total += F.binary_cross_entropy_with_logits(logits, batch, reduction="sum").item()
         total += gaussian_kl(mu, logvar).sum().item()
     return total / len(pixels)
@@ -47,12 +48,13 @@ def importance_weighted_log_likelihood(
 ) -> float:
     """Mean over images of log p(x) ~ log mean_k p(x|z_k) p(z_k) / q(z_k|x) (Burda et al. 2015)."""
     model.eval()
-    torch.manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed)
     total = 0.0
-    for batch in pixels.split(chunk):
+    batches = tqdm(pixels.split(chunk), desc=f"log-likelihood, {samples} samples", unit="batch", leave=False)
+    for batch in batches:
         mu, logvar = model.encode(batch)  # (B, K)
         std = torch.exp(0.5 * logvar)
-        eps = torch.randn(samples, *mu.shape)  # (S, B, K)
+        eps = torch.randn(samples, *mu.shape, generator=noise)  # (S, B, K)
         z = mu + std * eps
         log_q = _standard_normal_log_density(eps) - logvar.sum(-1) / 2  # (S, B)
         log_prior = _standard_normal_log_density(z)

@@ -1,8 +1,11 @@
 """ONNX export of the encoder and decoder, checked against torch, described by model.json."""
 
-import hashlib
 import json
+import logging
 import platform
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,26 +16,32 @@ import onnxruntime
 import torch
 from torch import nn
 
+from contract.description import (
+    DECODER_FILE,
+    DESCRIPTION_FILE,
+    ENCODER_FILE,
+    FORMAT_VERSION,
+    Graph,
+    Likelihood,
+    ModelDescription,
+    NoveltyReference,
+    Preprocessing,
+    model_id,
+    sha256_of,
+)
 from contract.geometry import Recipe
 from contract.novelty import elbo_at_mean, reference_quantiles
 from training.config import IMAGE_SIDE, TrainConfig
+from training.errors import ExportError
 from training.model import VAE
 
-ENCODER_FILE = "encoder.onnx"
-DECODER_FILE = "decoder.onnx"
-DESCRIPTION_FILE = "model.json"
 PARITY_TOLERANCE = 1e-5
 PARITY_IMAGES = 1000
-FORMAT_VERSION = 1
 
 RECIPES = {
     Recipe.digit: "MNIST's own: ink cropped, scaled to fit 20x20 keeping the aspect ratio, centred by centre of mass",
     Recipe.object: "Fashion-MNIST's: trimmed to the object, longest side scaled to 28, centred",
 }
-
-
-class ExportError(Exception):
-    """The exported graphs do not reproduce the torch model."""
 
 
 class EncoderGraph(nn.Module):
@@ -58,6 +67,22 @@ class DecoderGraph(nn.Module):
         return torch.sigmoid(self.vae.decode(z)).unflatten(1, (1, IMAGE_SIDE, IMAGE_SIDE))
 
 
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter's progress lines, its note that torchvision is absent (it is not needed) and
+    its libraries' deprecation warnings say nothing about this model: keep them off the console."""
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        exporter_log.setLevel(level)
+
+
 def _export_graph(
     graph: nn.Module,
     example: torch.Tensor,
@@ -67,15 +92,17 @@ def _export_graph(
     metadata: dict[str, str],
 ) -> None:
     batch = torch.export.Dim("N", min=1)
-    program = torch.onnx.export(
-        graph.eval(),
-        (example,),
-        input_names=[input_name],
-        output_names=output_names,
-        dynamic_shapes={graph.forward.__code__.co_varnames[1]: {0: batch}},
-        dynamo=True,
-        optimize=True,
-    )
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            graph.eval(),
+            (example,),
+            input_names=[input_name],
+            output_names=output_names,
+            dynamic_shapes={graph.forward.__code__.co_varnames[1]: {0: batch}},
+            dynamo=True,
+            optimize=True,
+            verbose=False,
+        )
     proto = program.model_proto
     proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
     for key, value in metadata.items():
@@ -119,23 +146,15 @@ class Published:
     metrics: dict
 
 
-def novelty_reference(export_dir: Path, test_pixels: torch.Tensor, likelihood: dict) -> dict:
+def novelty_reference(export_dir: Path, test_pixels: torch.Tensor, likelihood: Likelihood) -> NoveltyReference:
     """The test images' novelty scores, as the service computes them (through the ONNX files)."""
     images = test_pixels.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE).numpy()
     encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
     decoder = onnxruntime.InferenceSession(export_dir / DECODER_FILE, providers=["CPUExecutionProvider"])
     mu, sigma = encoder.run(None, {"image": images})
     means = decoder.run(None, {"z": mu})[0]
-    scores = elbo_at_mean(images, means, mu, sigma, likelihood["kind"], likelihood["variance"])
-    return {
-        "score": "ELBO at the posterior mean, nats: log P(x | z = mu) - KL(Q(Z|x) || N(0, I))",
-        "test_images": len(images),
-        "test_quantiles": reference_quantiles(scores),
-    }
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    scores = elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
+    return NoveltyReference(test_images=len(images), test_quantiles=reference_quantiles(scores))
 
 
 def library_versions() -> dict[str, str]:
@@ -154,54 +173,56 @@ def export_model(
     export_dir: Path,
     published: Published,
     test_pixels: torch.Tensor,
-) -> dict:
+) -> ModelDescription:
     """Write encoder.onnx, decoder.onnx and model.json into export_dir; return the description."""
     export_dir.mkdir(parents=True, exist_ok=True)
     vae = vae.eval()
     latent = config.vae.latent_size
-    likelihood = {
-        "kind": config.vae.likelihood,
-        "variance": config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None,
-    }
-    description = {
+    image = ["N", 1, IMAGE_SIDE, IMAGE_SIDE]
+    likelihood = Likelihood(
+        kind=config.vae.likelihood,
+        variance=config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None,
+    )
+    preprocessing = Preprocessing(recipe=published.recipe, framing=RECIPES[published.recipe])
+    # The ONNX files carry what defines the model's behaviour, and nothing that changes from one
+    # export to the next (times, measured seconds, their own hashes): the same weights give the
+    # same bytes, and so the same id.
+    defining = {
         "format_version": FORMAT_VERSION,
         "dataset": published.dataset,
         "classes": published.classes,
         "latent_size": latent,
-        "encoder": {
-            "file": ENCODER_FILE,
-            "inputs": {"image": ["N", 1, IMAGE_SIDE, IMAGE_SIDE]},
-            "outputs": {"mu": ["N", latent], "sigma": ["N", latent]},
-        },
-        "decoder": {
-            "file": DECODER_FILE,
-            "inputs": {"z": ["N", latent]},
-            "outputs": {"image": ["N", 1, IMAGE_SIDE, IMAGE_SIDE]},
-        },
-        "preprocessing": {
-            "input": "float32 [N, 1, 28, 28], pixel / 255, in [0, 1]",
-            "polarity": "white subject on black",
-            "recipe": published.recipe.value,
-            "framing": RECIPES[published.recipe],
-        },
-        "likelihood": likelihood,
+        "preprocessing": preprocessing.model_dump(mode="json"),
+        "likelihood": likelihood.model_dump(mode="json"),
         "training": config.model_dump(mode="json"),
         "data_sha256": published.data_sha256,
-        "metrics": published.metrics,
-        "versions": library_versions(),
     }
-    # The ONNX files carry the description minus their own hashes (which cannot include themselves)
-    # and minus the creation time, so that the same weights give the same bytes and the same id.
-    metadata = {"model_json": json.dumps(description)}
-    description["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+    metadata = {"model_json": json.dumps(defining)}
     example_image = test_pixels[:2].reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
     _export_graph(EncoderGraph(vae), example_image, "image", ["mu", "sigma"], export_dir / ENCODER_FILE, metadata)
     _export_graph(DecoderGraph(vae), torch.zeros(2, latent), "z", ["image"], export_dir / DECODER_FILE, metadata)
-    description["parity_max_abs_difference"] = check_parity(export_dir, vae, test_pixels)
-    description["novelty"] = novelty_reference(export_dir, test_pixels, likelihood)
-    description["encoder"]["sha256"] = sha256_of(export_dir / ENCODER_FILE)
-    description["decoder"]["sha256"] = sha256_of(export_dir / DECODER_FILE)
-    files_digest = hashlib.sha256((description["encoder"]["sha256"] + description["decoder"]["sha256"]).encode())
-    description["id"] = f"{description['dataset']}-k{latent}-{config.vae.likelihood}-{files_digest.hexdigest()[:12]}"
-    (export_dir / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n")
+    encoder = Graph(
+        file=ENCODER_FILE,
+        inputs={"image": image},
+        outputs={"mu": ["N", latent], "sigma": ["N", latent]},
+        sha256=sha256_of(export_dir / ENCODER_FILE),
+    )
+    decoder = Graph(
+        file=DECODER_FILE,
+        inputs={"z": ["N", latent]},
+        outputs={"image": image},
+        sha256=sha256_of(export_dir / DECODER_FILE),
+    )
+    description = ModelDescription(
+        **defining,
+        id=model_id(published.dataset, latent, likelihood.kind, encoder.sha256, decoder.sha256),
+        encoder=encoder,
+        decoder=decoder,
+        novelty=novelty_reference(export_dir, test_pixels, likelihood),
+        metrics=published.metrics,
+        parity_max_abs_difference=check_parity(export_dir, vae, test_pixels),
+        versions=library_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    (export_dir / DESCRIPTION_FILE).write_text(description.model_dump_json(indent=2) + "\n")
     return description

@@ -45,8 +45,8 @@ class VAE(nn.Module):
         return self.decoder(z)  # (B, 784) logits
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        eps = torch.randn_like(mu)
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(mu.shape, generator=noise, dtype=mu.dtype, device=mu.device)
         return mu + eps * torch.exp(0.5 * logvar)
 
     def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -57,10 +57,11 @@ class VAE(nn.Module):
         squared_error = (x - torch.sigmoid(logits)).square().sum(-1)
         return -0.5 * squared_error / variance - 0.5 * IMAGE_PIXELS * math.log(2 * math.pi * variance)
 
-    def elbo(self, x: torch.Tensor) -> ELBOTerms:
-        """The ELBO's two terms for images x (B, 784) in [0, 1], with one reparameterised sample."""
+    def elbo(self, x: torch.Tensor, noise: torch.Generator | None = None) -> ELBOTerms:
+        """The ELBO's two terms for images x (B, 784) in [0, 1], with one reparameterised sample
+        drawn from the generator `noise`."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar)
+        z = self.reparameterize(mu, logvar, noise)
         return ELBOTerms(self.log_likelihood(x, self.decode(z)), gaussian_kl(mu, logvar))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from contract.description import ModelDescription
 from contract.geometry import Recipe
 from training.config import TrainConfig
 from training.data import Dataset, class_names, dataset_name, framing_of
@@ -53,7 +54,7 @@ def measure(model: VAE, dataset: Dataset, config: TrainConfig, test: TestSet) ->
     return metrics
 
 
-def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_dir: Path) -> dict:
+def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_dir: Path) -> ModelDescription:
     """Evaluate the best weights of a run, draw its figures and export it to export_dir."""
     started = time.perf_counter()
     model = load_best_model(config)
@@ -65,9 +66,8 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     metrics["best_epoch"] = max(history, key=lambda row: row["validation_elbo"])["epoch"]
     metrics["training_seconds"] = round(sum(row["seconds"] for row in history), 1)
     (config.out_dir / METRICS_SUMMARY).write_text(json.dumps(metrics, indent=2) + "\n")
-    draw_all(model, test.pixels, test.mu, test.labels, history, export_dir / "figures")
+    classes = class_names(dataset, config.data_dir)
+    draw_all(model, test.pixels, test.mu, test.labels, classes, history, export_dir / "figures")
     recipe = framing_of(dataset.train.images) if config.recipe == "auto" else Recipe(config.recipe)
-    published = Published(
-        dataset_name(dataset, config.data_dir), dataset.sha256, class_names(dataset, config.data_dir), recipe, metrics
-    )
+    published = Published(dataset_name(dataset, config.data_dir), dataset.sha256, classes, recipe, metrics)
     return export_model(model, config, export_dir, published, test.pixels)

@@ -13,16 +13,13 @@ from tqdm import tqdm
 
 from training.config import IMAGE_PIXELS, TrainConfig
 from training.data import Dataset
+from training.errors import ResumeError
 from training.evaluate import mean_elbo
 from training.model import VAE
 
 LAST_CHECKPOINT = "last.pt"
 BEST_WEIGHTS = "best.pt"
 METRICS_FILE = "metrics.jsonl"
-
-
-class ResumeError(Exception):
-    """A checkpoint cannot be resumed under the configuration given."""
 
 
 def as_pixels(images: np.ndarray) -> torch.Tensor:
@@ -64,6 +61,7 @@ class Trainer:
             self.optimizer, T_max=config.epochs * self.steps_per_epoch, eta_min=config.min_learning_rate
         )
         self.shuffle = torch.Generator().manual_seed(config.seed)
+        self.noise = torch.Generator().manual_seed(config.seed + 1)  # the reparameterisation's epsilon
         self.epoch = 0
         self.history: list[dict] = []
         self.best_validation_elbo = -math.inf
@@ -73,8 +71,23 @@ class Trainer:
     def out_dir(self) -> Path:
         return self.config.out_dir
 
+    @property
+    def warmup_epochs(self) -> int:
+        """The KL warm-up, at most a third of the run: a short run must end on the real ELBO."""
+        return min(self.config.kl_warmup_epochs, self.config.epochs // 3)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run does differently from what its options say, and why."""
+        if self.warmup_epochs < self.config.kl_warmup_epochs:
+            return [
+                f"KL warm-up shortened from {self.config.kl_warmup_epochs} to {self.warmup_epochs} epochs "
+                f"(at most a third of {self.config.epochs}), so that the run ends on the full ELBO"
+            ]
+        return []
+
     def kl_weight(self, step: int) -> float:
-        warmup_steps = self.config.kl_warmup_epochs * self.steps_per_epoch
+        warmup_steps = self.warmup_epochs * self.steps_per_epoch
         return 1.0 if warmup_steps == 0 else min(1.0, step / warmup_steps)
 
     def state(self) -> dict:
@@ -84,7 +97,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "shuffle": self.shuffle.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "noise": self.noise.get_state(),
             "epoch": self.epoch,
             "history": self.history,
             "best_validation_elbo": self.best_validation_elbo,
@@ -103,7 +116,7 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.shuffle.set_state(checkpoint["shuffle"])
-        torch.set_rng_state(checkpoint["torch_rng"])
+        self.noise.set_state(checkpoint["noise"])
         self.epoch = checkpoint["epoch"]
         self.history = checkpoint["history"]
         self.best_validation_elbo = checkpoint["best_validation_elbo"]
@@ -116,14 +129,14 @@ class Trainer:
         total = 0.0
         bar = tqdm(order.split(self.config.batch_size), desc=f"epoch {self.epoch + 1}", unit="batch", leave=False)
         for step, indices in enumerate(bar, start=self.epoch * self.steps_per_epoch):
-            terms = self.model.elbo(train[indices])
+            terms = self.model.elbo(train[indices], self.noise)
             loss = -(terms.reconstruction - self.kl_weight(step) * terms.kl).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
             total += terms.elbo.detach().sum().item()
-            bar.set_postfix(loss=f"{loss.item():.2f}", refresh=False)
+            bar.set_postfix(elbo=f"{-loss.item():.2f}", refresh=False)  # the objective, as the summary shows it
         return total / len(train)
 
     def run(self) -> list[dict]:

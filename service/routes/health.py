@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contract.description import ModelDescription
 from service.deps import serving
 from service.errors import Problem
 from service.params import no_query
@@ -35,12 +36,17 @@ for probe in (healthz, readyz):
     router.add_api_route(f"/{probe.__name__}", probe, methods=["HEAD"], include_in_schema=False)
 
 
-@router.get("/model", summary="The served model's description (model.json)", responses={503: ERRORS[503]})
+@router.get(
+    "/model",
+    summary="The served model's description (model.json)",
+    response_model=ModelDescription,
+    responses={503: ERRORS[503]},
+)
 async def model(request: Request) -> JSONResponse:
     """Latent size, input/output contract, preprocessing, likelihood, training configuration,
     test metrics, library versions and file checksums, as written by the exporter."""
     no_query(request)
-    return JSONResponse(serving(request).inference.model.description)
+    return JSONResponse(serving(request).inference.model.description.model_dump(mode="json"))
 
 
 @router.get("/metrics", summary="Prometheus metrics of this worker", response_class=Response)

@@ -61,5 +61,5 @@ def test_a_busy_port_fails_at_once_in_one_line_without_claiming_ready():
             [sys.executable, "-m", "service", "--port", str(port)], capture_output=True, text=True, timeout=30
         )
     assert result.returncode == 1
-    assert "cannot listen on 127.0.0.1" in result.stderr and "\"ready\"" not in result.stderr
+    assert "cannot listen on 127.0.0.1" in result.stderr and '"ready"' not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import FASHION_MNIST, FULL_MNIST
-from training.data import MNIST_SHA256, DataError, download_mnist, load_dataset, read_idx, write_idx
+from training.data import MNIST_SHA256, download_mnist, load_dataset, read_idx, write_idx
+from training.errors import DataError
 
 
 @pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])

@@ -45,7 +45,8 @@ def test_export_writes_a_complete_model_folder(exported):
         proto = onnx.load(model_dir / description[part]["file"])
         onnx.checker.check_model(proto)
         embedded = json.loads({p.key: p.value for p in proto.metadata_props}["model_json"])
-        assert embedded["metrics"] == metrics
+        assert embedded["training"] == description["training"] and embedded["classes"] == description["classes"]
+        assert "metrics" not in embedded and "created" not in embedded  # nothing that changes between exports
     figures = {path.name for path in (model_dir / "figures").iterdir()}
     assert figures == {"latent.png", "manifold.png", "reconstructions.png", "samples.png", "training.png"}
     assert len((exported / METRICS_FILE).read_text().splitlines()) == 2
@@ -130,3 +131,62 @@ def test_export_command_republishes_a_run(trained_run, tmp_path):
     first = json.loads((trained_run / "model" / DESCRIPTION_FILE).read_text())
     assert again["training"] == first["training"]
     assert again["metrics"]["knn5_accuracy"] == first["metrics"]["knn5_accuracy"]
+    # A model's id is its content: the same weights give the same id and the same bytes.
+    assert again["id"] == first["id"]
+    for name in ("encoder.onnx", "decoder.onnx"):
+        assert (tmp_path / "again" / name).read_bytes() == (trained_run / "model" / name).read_bytes()
+
+
+def test_export_never_replaces_a_model_folder_unasked(trained_run, tmp_path):
+    with pytest.raises(SystemExit, match="already holds a model; pass --overwrite"):
+        main(["export", "--out-dir", str(trained_run)])
+    target = tmp_path / "m"
+    main(["export", "--out-dir", str(trained_run), "--export-dir", str(target)])
+    main(["export", "--out-dir", str(trained_run), "--export-dir", str(target), "--overwrite"])
+
+
+def test_training_never_replaces_a_run_unasked(trained_run, sample_data_dir):
+    before = (trained_run / LAST_CHECKPOINT).read_bytes()
+    with pytest.raises(SystemExit, match="already holds a run; pass --resume to continue it, --overwrite"):
+        run_cli("--data-dir", str(sample_data_dir), "--out-dir", str(trained_run))
+    assert (trained_run / LAST_CHECKPOINT).read_bytes() == before
+
+
+def test_a_missing_option_is_one_line():
+    with pytest.raises(SystemExit) as exited:
+        main(["train"])
+    assert str(exited.value.code) == "vae-train: --data-dir: Field required"
+
+
+def test_help_answers_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom training.cli import main\ntry: main(['--help'])\n"
+        "except SystemExit: pass\nprint('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("False")
+
+
+def test_a_short_run_shortens_its_warm_up_and_says_so(tmp_path, sample_data_dir):
+    config = _config(tmp_path / "short", sample_data_dir, epochs=3)
+    trainer = Trainer(config, split_training_set(load_dataset(sample_data_dir), config))
+    assert trainer.warmup_epochs == 1 and "KL warm-up shortened from 10 to 1" in trainer.notes[0]
+    assert trainer.kl_weight(trainer.steps_per_epoch) == 1.0  # full ELBO from the second epoch on
+
+
+def test_evaluation_keeps_its_own_random_numbers(trained_run, sample_data_dir):
+    from training.evaluate import bernoulli_test_loss, importance_weighted_log_likelihood, mean_elbo
+    from training.train import as_pixels, load_best_model
+
+    config = TrainConfig.model_validate(json.loads((trained_run / "model" / DESCRIPTION_FILE).read_text())["training"])
+    model = load_best_model(config.model_copy(update={"out_dir": trained_run}))
+    pixels = as_pixels(load_dataset(sample_data_dir).test.images[:20])
+    state = torch.get_rng_state()
+    first = mean_elbo(model, pixels, seed=0)
+    bernoulli_test_loss(model, pixels, seed=0)
+    importance_weighted_log_likelihood(model, pixels, samples=5, seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert mean_elbo(model, pixels, seed=0) == first  # and the same seed gives the same figures
