@@ -14,13 +14,26 @@ $(VENV)/.serve: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# Everything: training (torch==2.13.0, CPU) and the test tools.
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
+# torch as pinned in pyproject.toml. PyPI's build for Linux is the CUDA one (~2.7 GB of nvidia-*
+# wheels), so torch comes first from PyTorch's CPU index (about 200 MB), unless pip finds it without
+# any index (a local wheel folder, as on an offline machine); the extras then find it installed and
+# add its few plain dependencies.
+# For a GPU build: make test TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+TORCH := $(shell grep -o 'torch==[0-9.]*' pyproject.toml)
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+
+$(VENV)/.torch: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --no-index --no-deps '$(TORCH)' 2>/dev/null \
+		|| $(BIN)/pip install --quiet '$(TORCH)' --index-url $(TORCH_INDEX_URL)
+	touch $@
+
+# Everything: training and the test tools.
+$(VENV)/.dev: pyproject.toml $(VENV)/.torch | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.serve
 
-serve: $(VENV)/.serve  ## set up, then serve models/mnist on http://127.0.0.1:8000
-	$(BIN)/vae-serve
+serve: $(VENV)/.serve  ## set up, then serve models/mnist on http://127.0.0.1:8000 (PORT=8080 make serve)
+	$(BIN)/vae-serve $(if $(PORT),--port $(PORT))
 
 test: $(VENV)/.dev  ## set up, then lint and run the test suite (no containers)
 	$(BIN)/ruff check .

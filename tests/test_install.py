@@ -1,0 +1,35 @@
+"""What the install asks pip for: torch's CPU build, never PyPI's CUDA build (about 2.7 GB)."""
+
+import re
+import subprocess
+import tomllib
+
+from tests.conftest import REPO
+
+
+def _planned_commands(tmp_path) -> list[str]:
+    """The commands `make test` would run to set up a fresh environment (make -n runs none)."""
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        ["make", "-n", "-C", str(REPO), f"VENV={venv}", f"{venv}/.dev"], capture_output=True, text=True, check=True
+    )
+    return result.stdout.replace("\\\n", " ").splitlines()
+
+
+def test_torch_comes_from_the_cpu_index_before_anything_asks_for_it(tmp_path):
+    commands = _planned_commands(tmp_path)
+    pinned = re.search(r"torch==[0-9.]+", (REPO / "pyproject.toml").read_text()).group()
+    torch_step = next(index for index, line in enumerate(commands) if f"'{pinned}'" in line)
+    extras_step = next(index for index, line in enumerate(commands) if "-e '.[dev]'" in line)
+    assert torch_step < extras_step
+    # Offline (a local wheel folder) first, else PyTorch's CPU index alone: PyPI is never asked for torch.
+    assert f"--no-index --no-deps '{pinned}'" in commands[torch_step]
+    assert f"'{pinned}' --index-url https://download.pytorch.org/whl/cpu" in commands[torch_step]
+
+
+def test_torch_is_pinned_exactly_so_that_the_installed_cpu_build_satisfies_the_extras():
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (torch,) = [requirement for requirement in extras["train"] if requirement.startswith("torch")]
+    assert re.fullmatch(
+        r"torch==\d+\.\d+\.\d+", torch
+    )  # == X.Y.Z admits X.Y.Z+cpu; a range would admit newer CUDA builds
