@@ -41,9 +41,9 @@ def _load_description(model_dir: Path) -> ModelDescription:
         return ModelDescription.model_validate_json(text)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        field = ".".join(map(str, first["loc"])) or "(the document)"
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        raise ModelError(f"{path}: field {field!r}: {first['msg']}{more}") from error
+        where = f"field {'.'.join(map(str, first['loc']))!r}: " if first["loc"] else ""
+        raise ModelError(f"{path}: not a valid model description: {where}{first['msg']}{more}") from error
 
 
 def _verified_file(model_dir: Path, graph: Graph) -> Path:

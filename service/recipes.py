@@ -31,6 +31,7 @@ NOISE_FLOOR = 4.0  # a threshold at least this many noise deviations above the b
 KEEP_SHARE = 0.05  # a piece at least this share of the main piece's pixels belongs to the subject...
 KEEP_REACH = 0.35  # ...if it lies within this share of the subject's size from it
 SPANNING = 0.98  # a piece this share of the picture's height or width across spans it
+GROWTH_ROUNDS = 3
 # Stroke width, judged at FINE times the 20x20 box: MNIST's digits have a median of 7.3 px there
 # (2 x area / boundary of the strokes above half ink) and half of them lie within 6.3-8.8.
 FINE = 4
@@ -107,18 +108,24 @@ def _subject(mask: np.ndarray) -> np.ndarray:
     spanning = (heights >= SPANNING * mask.shape[0]) | (widths >= SPANNING * mask.shape[1])
     reaches = np.maximum(heights, widths) * (~spanning if not spanning.all() else 1)
     main = int(np.argmax(reaches))
-    top, bottom, left, right = boxes[main]
-    reach = KEEP_REACH * max(bottom - top, right - left)
-    kept = [
-        index + 1
-        for index, (count, (upper, lower, first, last)) in enumerate(zip(counts, boxes, strict=True))
-        if count >= KEEP_SHARE * counts[main]
-        and upper <= bottom + reach
-        and lower >= top - reach
-        and first <= right + reach
-        and last >= left - reach
-    ]
-    return np.isin(labels, kept)
+    sizeable = counts >= KEEP_SHARE * counts[main]
+    kept = np.zeros(len(counts), bool)
+    kept[main] = True
+    for _ in range(GROWTH_ROUNDS):  # a broken stroke's pieces join one by one
+        top, bottom = boxes[kept, 0].min(), boxes[kept, 1].max()
+        left, right = boxes[kept, 2].min(), boxes[kept, 3].max()
+        reach = KEEP_REACH * max(bottom - top, right - left)
+        near = (
+            (boxes[:, 0] <= bottom + reach)
+            & (boxes[:, 1] >= top - reach)
+            & (boxes[:, 2] <= right + reach)
+            & (boxes[:, 3] >= left - reach)
+        )
+        grown = kept | (sizeable & near & ~spanning)
+        if (grown == kept).all():
+            break
+        kept = grown
+    return np.isin(labels, np.nonzero(kept)[0] + 1)
 
 
 def _bounds(mask: np.ndarray) -> tuple[slice, slice]:
@@ -190,7 +197,7 @@ def frame_digit(pixels: np.ndarray) -> np.ndarray:
     """Bright ink on a dark background (H, W) -> the MNIST-framed 28x28."""
     residual = pixels - _block_background(pixels)
     smoothed, kept, threshold = _contrast_and_mask(residual, thin=True)
-    level = float(np.quantile(smoothed[kept], 0.5))
+    level = float(np.quantile(smoothed[kept], 0.25))
     ink = np.clip((smoothed - threshold / 2) / max(level - threshold / 2, 1e-3), 0, 1)
     near = np.asarray(Image.fromarray(kept.astype(np.uint8) * 255).filter(ImageFilter.BoxBlur(2))) > 0  # dilated
     ink = ink * near

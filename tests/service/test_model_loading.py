@@ -64,3 +64,21 @@ def test_serve_command_exits_with_one_line(model_copy):
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "encoder.onnx: sha256" in result.stderr
+
+
+def test_an_unknown_format_version_is_named(model_copy):
+    path = model_copy / "model.json"
+    description = json.loads(path.read_text())
+    description["format_version"] = 99
+    path.write_text(json.dumps(description))
+    with pytest.raises(ModelError, match="not a valid model description: field 'format_version': Input should be 2"):
+        VAEModel.load(model_copy, threads=1)
+
+
+def test_a_missing_field_is_named(model_copy):
+    path = model_copy / "model.json"
+    description = json.loads(path.read_text())
+    del description["novelty"]["test_quantiles"]
+    path.write_text(json.dumps(description))
+    with pytest.raises(ModelError, match="field 'novelty.test_quantiles': Field required"):
+        VAEModel.load(model_copy, threads=1)
