@@ -125,8 +125,11 @@ def test_cli_names_missing_data(tmp_path):
         run_cli("--data-dir", str(tmp_path / "empty"), "--out-dir", str(tmp_path / "out"))
 
 
-def test_export_command_republishes_a_run(trained_run, tmp_path):
+def test_export_command_republishes_a_run(trained_run, tmp_path, capfd):
     main(["export", "--out-dir", str(trained_run), "--export-dir", str(tmp_path / "again")])
+    printed = capfd.readouterr()
+    assert "torch.onnx" not in printed.out + printed.err and "Warning" not in printed.err  # no exporter chatter
+    assert "5-NN accuracy of test mu" in printed.out  # the summary ends the command
     again = json.loads((tmp_path / "again" / DESCRIPTION_FILE).read_text())
     first = json.loads((trained_run / "model" / DESCRIPTION_FILE).read_text())
     assert again["training"] == first["training"]
@@ -190,3 +193,24 @@ def test_evaluation_keeps_its_own_random_numbers(trained_run, sample_data_dir):
     importance_weighted_log_likelihood(model, pixels, samples=5, seed=0)
     assert torch.equal(torch.get_rng_state(), state)
     assert mean_elbo(model, pixels, seed=0) == first  # and the same seed gives the same figures
+
+
+def test_figures_use_no_pyplot_state():
+    import subprocess
+    import sys
+
+    code = "import sys, training.plots\nprint('matplotlib.pyplot' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_the_latent_figure_names_the_classes(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from training import plots
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: drawn.append(figure))
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    plots.latent_scatter(np.random.default_rng(0).normal(size=(50, 2)), np.arange(50) % 10, classes, tmp_path / "x.png")
+    colour_bar = drawn[0].axes[1]
+    assert [label.get_text() for label in colour_bar.get_yticklabels()] == classes
