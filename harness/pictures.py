@@ -148,13 +148,14 @@ def _shading(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _specks(page: Page, rng: np.random.Generator) -> None:
-    """Dust, specks and a few small blobs, away from the digit."""
+    """Dust, specks and a few small blobs, away from the digit. Sizes are relative to the digit's frame:
+    a blob is at most a tenth of the frame across, whatever the page's shape."""
     height, width = page.ink.shape
     top, left, bottom, right = page.box
     margin = (bottom - top) // 8
-    scale = max(height, width)
+    scale = bottom - top
     for _ in range(int(rng.integers(3, 30))):
-        radius = scale * (rng.uniform(0.001, 0.004) if rng.random() < 0.8 else rng.uniform(0.005, 0.012))
+        radius = scale * (rng.uniform(0.004, 0.015) if rng.random() < 0.8 else rng.uniform(0.02, 0.05))
         y, x = rng.uniform(0, height), rng.uniform(0, width)
         if (
             top - margin - radius < y < bottom + margin + radius

@@ -32,6 +32,7 @@ KEEP_SHARE = 0.05  # a piece at least this share of the main piece's pixels belo
 KEEP_REACH = 0.35  # ...if it lies within this share of the subject's size from it
 SPANNING = 0.98  # a piece this share of the picture's height or width across spans it
 GROWTH_ROUNDS = 3
+SEEDS = 5  # the pieces that reach furthest, each tried as the subject's first piece
 # Stroke width, judged at FINE times the 20x20 box: MNIST's digits have a median of 7.3 px there
 # (2 x area / boundary of the strokes above half ink) and half of them lie within 6.3-8.8.
 FINE = 4
@@ -94,23 +95,11 @@ def _otsu(smoothed: np.ndarray) -> float:
     return float(np.nanargmax(between[:-1])) / 255
 
 
-def _subject(mask: np.ndarray) -> np.ndarray:
-    """The subject's connected pieces: the piece that reaches furthest (a stroke reaches further than
-    a blob of dust of many more pixels) and the sizeable pieces near it. A piece that spans the
-    whole picture is a ruled line or an edge of the page, not the subject."""
-    labels = cc3d.connected_components(mask, connectivity=8)
-    stats = cc3d.statistics(labels, no_slice_conversion=True)
-    counts = stats["voxel_counts"][1:]
-    if not counts.any():
-        raise NoInk("no ink found: nothing in the picture stands out from its background")
-    boxes = stats["bounding_boxes"][1:].astype(np.int64)  # (min row, max row, min column, max column)
-    heights, widths = boxes[:, 1] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 2] + 1
-    spanning = (heights >= SPANNING * mask.shape[0]) | (widths >= SPANNING * mask.shape[1])
-    reaches = np.maximum(heights, widths) * (~spanning if not spanning.all() else 1)
-    main = int(np.argmax(reaches))
-    sizeable = counts >= KEEP_SHARE * counts[main]
+def _grown(main: int, boxes: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """The pieces that join `main`, round by round: sizeable ones within reach of those joined."""
     kept = np.zeros(len(counts), bool)
     kept[main] = True
+    sizeable = candidates & (counts >= KEEP_SHARE * counts[main])
     for _ in range(GROWTH_ROUNDS):  # a broken stroke's pieces join one by one
         top, bottom = boxes[kept, 0].min(), boxes[kept, 1].max()
         left, right = boxes[kept, 2].min(), boxes[kept, 3].max()
@@ -121,10 +110,34 @@ def _subject(mask: np.ndarray) -> np.ndarray:
             & (boxes[:, 2] <= right + reach)
             & (boxes[:, 3] >= left - reach)
         )
-        grown = kept | (sizeable & near & ~spanning)
+        grown = kept | (sizeable & near)
         if (grown == kept).all():
             break
         kept = grown
+    return kept
+
+
+def _extent(boxes: np.ndarray) -> int:
+    return int(max(boxes[:, 1].max() - boxes[:, 0].min(), boxes[:, 3].max() - boxes[:, 2].min())) + 1
+
+
+def _subject(mask: np.ndarray) -> np.ndarray:
+    """The subject's connected pieces. Each of the pieces that reach furthest gathers the sizeable
+    pieces near it; the group that spans most is the subject (a digit broken into strokes outspans
+    a blob of dust of more pixels than any one stroke). A piece that spans the whole picture is a
+    ruled line or an edge of the page, never the subject."""
+    labels = cc3d.connected_components(mask, connectivity=8)
+    stats = cc3d.statistics(labels, no_slice_conversion=True)
+    counts = stats["voxel_counts"][1:]
+    if not counts.any():
+        raise NoInk("no ink found: nothing in the picture stands out from its background")
+    boxes = stats["bounding_boxes"][1:].astype(np.int64)  # (min row, max row, min column, max column)
+    heights, widths = boxes[:, 1] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 2] + 1
+    spanning = (heights >= SPANNING * mask.shape[0]) | (widths >= SPANNING * mask.shape[1])
+    candidates = ~spanning if not spanning.all() else np.ones(len(counts), bool)
+    reaches = np.where(candidates, np.maximum(heights, widths), 0)
+    groups = [_grown(main, boxes, counts, candidates) for main in np.argsort(reaches)[::-1][:SEEDS]]
+    kept = max(groups, key=lambda group: _extent(boxes[group]))
     return np.isin(labels, np.nonzero(kept)[0] + 1)
 
 
