@@ -1,8 +1,8 @@
 """Assembles the FastAPI application: settings, model, middleware, error handlers, routes."""
 
 import gc
-import sys
 import logging
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
