@@ -8,8 +8,9 @@ it the way the training data was framed:
   more than a fixed threshold first: the paper's level is estimated locally (light falls off and
   shadows cross the page), the residual is smoothed against sensor and JPEG noise, thresholded by
   Otsu's method with a floor above the noise, and only the connected strokes of the digit are kept
-  (dust, specks and ruled lines away from it do not widen the frame). The strokes' own level sets
-  full ink, as MNIST's strokes are saturated.
+  (dust, specks and ruled lines away from it do not widen the frame). The strokes' lower quartile
+  sets full ink, as MNIST's strokes are saturated, and a pen far thinner or thicker than MNIST's is
+  brought to its usual width.
 - `object`, Fashion-MNIST's framing (Xiao et al.): trimmed to the object, longest side scaled to
   28, centred. Objects fill the frame, so the background comes from the picture's border, and the
   object's own shading is kept, not stretched.
@@ -28,15 +29,16 @@ class NoInk(ValueError):
 
 MIN_CONTRAST = 0.15  # of full scale: weaker marks than this are paper texture, shading or noise
 NOISE_FLOOR = 4.0  # a threshold at least this many noise deviations above the background
-KEEP_SHARE = 0.05  # a piece at least this share of the main piece's pixels belongs to the subject...
+KEEP_SHARE = 0.05  # a piece at least this share of the first piece's pixels belongs to the subject...
 KEEP_REACH = 0.35  # ...if it lies within this share of the subject's size from it
 SPANNING = 0.98  # a piece this share of the picture's height or width across spans it
 GROWTH_ROUNDS = 3
 SEEDS = 5  # the pieces that reach furthest, each tried as the subject's first piece
+PAPER_REACH = 2  # blocks on each side whose darkest median is the paper under a thick stroke
+INK_LEVEL = 0.25  # the quantile of the strokes' levels that becomes full ink
 # Stroke width, judged at FINE times the 20x20 box: MNIST's digits have a median of 7.3 px there
 # (2 x area / boundary of the strokes above half ink) and half of them lie within 6.3-8.8.
 FINE = 4
-REACH = 2
 STROKE_WIDTH = 7.3
 STROKE_BAND = (5.5, 9.5)
 
@@ -54,15 +56,15 @@ def ink_is_dark(pixels: np.ndarray) -> bool:
 
 
 def _block_background(pixels: np.ndarray) -> np.ndarray:
-    """The paper's level under bright ink: medians of blocks, the darkest of each 3x3 neighbourhood
+    """The paper's level under bright ink: medians of blocks, the darkest of each 5x5 neighbourhood
     (a block that is mostly stroke would read as paper), then interpolated back to full size."""
     height, width = pixels.shape
     block = max(4, round(max(height, width) / 16))
     rows, columns = -(-height // block), -(-width // block)
     padded = np.pad(pixels, ((0, rows * block - height), (0, columns * block - width)), mode="edge")
     blocks = padded.reshape(rows, block, columns, block).transpose(0, 2, 1, 3).reshape(rows, columns, -1)
-    medians = np.pad(np.median(blocks, axis=2), REACH, mode="edge")
-    span = range(2 * REACH + 1)
+    medians = np.pad(np.median(blocks, axis=2), PAPER_REACH, mode="edge")
+    span = range(2 * PAPER_REACH + 1)
     darkest = np.min([medians[r : r + rows, c : c + columns] for r in span for c in span], axis=0)
     coarse = Image.fromarray(darkest.astype(np.float32), "F")
     return np.asarray(coarse.resize((width, height), Image.BILINEAR))
@@ -210,7 +212,7 @@ def frame_digit(pixels: np.ndarray) -> np.ndarray:
     """Bright ink on a dark background (H, W) -> the MNIST-framed 28x28."""
     residual = pixels - _block_background(pixels)
     smoothed, kept, threshold = _contrast_and_mask(residual, thin=True)
-    level = float(np.quantile(smoothed[kept], 0.25))
+    level = float(np.quantile(smoothed[kept], INK_LEVEL))
     ink = np.clip((smoothed - threshold / 2) / max(level - threshold / 2, 1e-3), 0, 1)
     near = np.asarray(Image.fromarray(kept.astype(np.uint8) * 255).filter(ImageFilter.BoxBlur(2))) > 0  # dilated
     ink = ink * near
