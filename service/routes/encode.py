@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from service.deps import Serving
 from service.deps import serving as serving_of
 from service.images import ImageRejected, Invert, open_image, png_bytes, to_model_input
-from service.model import VAEModel
+from service.model import Novelty, VAEModel
 from service.params import from_query, query_docs
 from service.responses import IMAGE_ERRORS, JSONResponse
 from service.uploads import Upload, image_request_body, read_images
@@ -37,7 +37,7 @@ class ModelInput(BaseModel):
     png_base64: str = Field(description="The same 28x28 as a PNG, base64-encoded.")
 
 
-class Novelty(BaseModel):
+class NoveltyScore(BaseModel):
     elbo: float = Field(
         description="The model's evidence for the input in nats: the ELBO at the posterior mean, "
         "log P(x | z = mu) - KL(Q(Z|x) || N(0, I)). Higher is more like the training data.",
@@ -55,7 +55,7 @@ class Encoding(BaseModel):
     sigma: list[float] = Field(
         description="Standard deviation of Q(Z|x) (not the variance or its log).", examples=[[0.06, 0.09]]
     )
-    novelty: Novelty
+    novelty: NoveltyScore
     model_input: ModelInput | None = Field(None, description="With ?model_input=true: what the model saw.")
 
 
@@ -106,7 +106,7 @@ async def _prepared(serving: Serving, uploads: list[Upload], params: EncodeParam
     )
 
 
-def _encodings(images: np.ndarray, mu: np.ndarray, sigma: np.ndarray, novelty, with_input: bool) -> list[dict]:
+def _encodings(images: np.ndarray, mu: np.ndarray, sigma: np.ndarray, novelty: Novelty, with_input: bool) -> list[dict]:
     items = []
     for index, (m, s) in enumerate(zip(mu, sigma, strict=True)):
         item = {
