@@ -18,7 +18,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from sklearn.metrics import roc_auc_score
 
-from contract.novelty import percentile
 from harness.pictures import available_fonts
 from service.images import Invert, open_image, to_model_input
 from service.model import VAEModel
@@ -85,7 +84,7 @@ def main() -> None:
         labels = np.r_[np.ones(len(insiders)), np.zeros(len(outside))]
         auroc = roc_auc_score(labels, np.r_[insiders, outside])
         below = float((outside < threshold).mean())
-        print(f"| {name} | {auroc:.3f} | {below:.3f} | {float(np.median(percentile(outside, quantiles))):.2f} |")
+        print(f"| {name} | {auroc:.3f} | {below:.3f} | {float(np.median(model.percentiles(outside))):.2f} |")
     print(f"| (MNIST test digits) | - | {float((insiders < threshold).mean()):.3f} | - |")
 
 

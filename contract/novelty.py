@@ -33,6 +33,13 @@ def reference_quantiles(scores: np.ndarray) -> list[float]:
     return [round(float(q), 3) for q in np.quantile(scores, np.linspace(0, 1, QUANTILES))]
 
 
-def percentile(score: np.ndarray, quantiles: list[float]) -> np.ndarray:
-    """Share of the test images (in percent) that scored lower: near 0 means unlike anything tested."""
-    return np.interp(score, quantiles, np.linspace(0, 100, len(quantiles)), left=0.0, right=100.0)
+class Percentiles:
+    """Where a score falls among the test images' scores, given their quantiles."""
+
+    def __init__(self, quantiles: list[float]):
+        self._scores = np.asarray(quantiles, np.float64)
+        self._percents = np.linspace(0, 100, len(quantiles))
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        """Share of the test images (in percent) that scored lower: near 0, unlike anything tested."""
+        return np.interp(scores, self._scores, self._percents, left=0.0, right=100.0)

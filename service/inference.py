@@ -27,7 +27,8 @@ class Batcher:
     """
 
     def __init__(self, graph: str, run: Callable[[np.ndarray], Outputs], max_batch: int, max_wait_s: float):
-        self._graph = graph
+        self._seconds = INFERENCE.labels(graph)  # the labelled series, looked up once
+        self._batch_sizes = BATCH_SIZE.labels(graph)
         self._run = run
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
@@ -51,8 +52,8 @@ class Batcher:
     def _infer(self, inputs: np.ndarray) -> Outputs:
         started = time.perf_counter()
         outputs = self._run(inputs)
-        INFERENCE.labels(self._graph).observe(time.perf_counter() - started)
-        BATCH_SIZE.labels(self._graph).observe(len(inputs))
+        self._seconds.observe(time.perf_counter() - started)
+        self._batch_sizes.observe(len(inputs))
         return outputs
 
     def _pending_rows(self) -> int:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, sha256_of
 from contract.geometry import IMAGE_SHAPE, Recipe
-from contract.novelty import elbo_at_mean, percentile
+from contract.novelty import Percentiles, elbo_at_mean
 
 
 class ModelError(Exception):
@@ -68,6 +68,7 @@ class VAEModel:
     description: ModelDescription
     encoder: onnxruntime.InferenceSession
     decoder: onnxruntime.InferenceSession
+    percentiles: Percentiles
 
     @property
     def id(self) -> str:
@@ -85,7 +86,7 @@ class VAEModel:
         """The novelty score of each image, given the encoder's and the decoder's outputs for it."""
         likelihood = self.description.likelihood
         scores = elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
-        return Novelty(scores, percentile(scores, self.description.novelty.test_quantiles))
+        return Novelty(scores, self.percentiles(scores))
 
     @classmethod
     def load(cls, model_dir: Path, threads: int) -> "VAEModel":
@@ -102,7 +103,7 @@ class VAEModel:
             raise ModelError(f"{model_dir}: latent sizes disagree: {sizes}")
         if list(encoder.get_inputs()[0].shape[1:]) != list(IMAGE_SHAPE):
             raise ModelError(f"{model_dir}: encoder input {encoder.get_inputs()[0].shape} is not [N, 1, 28, 28]")
-        return cls(description, encoder, decoder)
+        return cls(description, encoder, decoder, Percentiles(description.novelty.test_quantiles))
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """images (N, 1, 28, 28) float32 in [0, 1] -> mu, sigma (N, K)."""
