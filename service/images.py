@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from contract.geometry import SIDE, Recipe
-from service.recipes import FRAMERS, NoInk, ink_is_dark
+from service.recipes import FRAMERS, NoInk, border, ink_is_dark
 
 WORK_PIXELS = 512 * 512
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
@@ -108,7 +108,7 @@ def _dark_ink(pixels: np.ndarray, in_training_form: bool) -> bool:
     light border means dark ink, and the cheap test keeps the most common upload fast. Other
     pictures get the recipe's robust test."""
     if in_training_form:
-        return float(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).mean()) > 0.5
+        return float(border(pixels).mean()) > 0.5
     return ink_is_dark(pixels)
 
 

@@ -43,14 +43,15 @@ STROKE_WIDTH = 7.3
 STROKE_BAND = (5.5, 9.5)
 
 
-def _border(pixels: np.ndarray) -> np.ndarray:
+def border(pixels: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns, where the paper (or the background) is."""
     return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
 
 
 def ink_is_dark(pixels: np.ndarray) -> bool:
     """Dark ink on light paper: the border (paper) is nearer the bright end than the dark one. The
     extremes are read from 2x2 averages, so that noise cannot outvote a small digit."""
-    paper = float(np.median(_border(pixels)))
+    paper = float(np.median(border(pixels)))
     darkest, brightest = Image.fromarray(pixels.astype(np.float32), "F").reduce(2).getextrema()
     return paper - darkest > brightest - paper
 
@@ -71,7 +72,7 @@ def _block_background(pixels: np.ndarray) -> np.ndarray:
 
 
 def _border_background(pixels: np.ndarray) -> float:
-    return float(np.median(_border(pixels)))
+    return float(np.median(border(pixels)))
 
 
 def _smoothed(residual: np.ndarray) -> np.ndarray:
@@ -183,7 +184,7 @@ def _contrast_and_mask(residual: np.ndarray, thin: bool) -> tuple[np.ndarray, np
             "no ink found: nothing in the picture stands out from its background "
             f"by {MIN_CONTRAST:.0%} of full scale or more"
         )
-    background = smoothed if thin else _border(smoothed)
+    background = smoothed if thin else border(smoothed)
     floor = NOISE_FLOOR * _noise_sd(background) + float(np.median(background))
     threshold = max(_otsu(smoothed), floor, MIN_CONTRAST / 2) if thin else max(floor, MIN_CONTRAST / 2)
     return smoothed, _subject(smoothed > threshold), threshold

@@ -10,11 +10,9 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 
 from contract.description import DESCRIPTION_FILE
-from training.config import TrainConfig
+from training.config import LAST_CHECKPOINT, TrainConfig
 from training.data import download_mnist, missing_files
 from training.errors import DataError, RefusedError, TrainingError
-
-LAST_CHECKPOINT = "last.pt"  # training.train's, named here too so that --help need not import torch
 
 
 def _ensure_data(data_dir: Path, download: bool) -> None:

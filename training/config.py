@@ -7,8 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 Likelihood = Literal["bernoulli", "gaussian"]
 
-IMAGE_SIDE = 28
-IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
+# Names of the files a run folder holds; here, so that the command line needs no torch to name them.
+LAST_CHECKPOINT = "last.pt"
+BEST_WEIGHTS = "best.pt"
+METRICS_FILE = "metrics.jsonl"
 
 
 class VAEConfig(BaseModel):

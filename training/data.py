@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contract.geometry import Recipe
+from contract.geometry import SIDE, Recipe
 from training.errors import DataError
 
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -128,7 +128,7 @@ def _read_split(data_dir: Path, prefix: str, sha256: dict[str, str]) -> Split:
             raise DataError(f"{path}: expected {ndim}-d uint8 data, found {array.ndim}-d {array.dtype}")
         arrays[kind] = array
     images, labels = arrays["images"], arrays["labels"]
-    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+    if images.shape[1:] != (SIDE, SIDE) or len(images) != len(labels):
         raise DataError(f"{data_dir}/{prefix}-*: {images.shape} images do not match {labels.shape} labels")
     return Split(images, labels)
 

@@ -29,9 +29,9 @@ from contract.description import (
     model_id,
     sha256_of,
 )
-from contract.geometry import Recipe
+from contract.geometry import SIDE, Recipe
 from contract.novelty import elbo_at_mean, reference_quantiles
-from training.config import IMAGE_SIDE, TrainConfig
+from training.config import TrainConfig
 from training.errors import ExportError
 from training.model import VAE
 
@@ -64,7 +64,7 @@ class DecoderGraph(nn.Module):
         self.vae = vae
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.vae.decode(z)).unflatten(1, (1, IMAGE_SIDE, IMAGE_SIDE))
+        return torch.sigmoid(self.vae.decode(z)).unflatten(1, (1, SIDE, SIDE))
 
 
 @contextmanager
@@ -120,7 +120,7 @@ def _max_difference(session: onnxruntime.InferenceSession, feed: np.ndarray, exp
 @torch.inference_mode()
 def check_parity(export_dir: Path, vae: VAE, test_pixels: torch.Tensor) -> dict[str, float]:
     """Max absolute difference between onnxruntime and torch on the first 1,000 test images."""
-    images = test_pixels[:PARITY_IMAGES].reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+    images = test_pixels[:PARITY_IMAGES].reshape(-1, 1, SIDE, SIDE)
     mu, sigma = EncoderGraph(vae)(images)
     decoded = DecoderGraph(vae)(mu)
     encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
@@ -148,7 +148,7 @@ class Published:
 
 def novelty_reference(export_dir: Path, test_pixels: torch.Tensor, likelihood: Likelihood) -> NoveltyReference:
     """The test images' novelty scores, as the service computes them (through the ONNX files)."""
-    images = test_pixels.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE).numpy()
+    images = test_pixels.reshape(-1, 1, SIDE, SIDE).numpy()
     encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
     decoder = onnxruntime.InferenceSession(export_dir / DECODER_FILE, providers=["CPUExecutionProvider"])
     mu, sigma = encoder.run(None, {"image": images})
@@ -178,7 +178,7 @@ def export_model(
     export_dir.mkdir(parents=True, exist_ok=True)
     vae = vae.eval()
     latent = config.vae.latent_size
-    image = ["N", 1, IMAGE_SIDE, IMAGE_SIDE]
+    image = ["N", 1, SIDE, SIDE]
     likelihood = Likelihood(
         kind=config.vae.likelihood,
         variance=config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None,
@@ -198,7 +198,7 @@ def export_model(
         "data_sha256": published.data_sha256,
     }
     metadata = {"model_json": json.dumps(defining)}
-    example_image = test_pixels[:2].reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+    example_image = test_pixels[:2].reshape(-1, 1, SIDE, SIDE)
     _export_graph(EncoderGraph(vae), example_image, "image", ["mu", "sigma"], export_dir / ENCODER_FILE, metadata)
     _export_graph(DecoderGraph(vae), torch.zeros(2, latent), "z", ["image"], export_dir / DECODER_FILE, metadata)
     encoder = Graph(

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.config import IMAGE_PIXELS, VAEConfig
+from contract.geometry import PIXELS
+from training.config import VAEConfig
 
 
 class ELBOTerms(NamedTuple):
@@ -33,9 +34,9 @@ class VAE(nn.Module):
         self.config = config
         hidden = config.hidden_sizes
         # psi(x; zeta): pixels -> (mu, logvar) of Q(Z|x)
-        self.encoder = mlp((IMAGE_PIXELS, *hidden, 2 * config.latent_size))
+        self.encoder = mlp((PIXELS, *hidden, 2 * config.latent_size))
         # f(z; theta): z -> pixel logits; the pixel means are their sigmoid
-        self.decoder = mlp((config.latent_size, *reversed(hidden), IMAGE_PIXELS))
+        self.decoder = mlp((config.latent_size, *reversed(hidden), PIXELS))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, K) each
@@ -55,7 +56,7 @@ class VAE(nn.Module):
             return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
         variance = self.config.gaussian_variance
         squared_error = (x - torch.sigmoid(logits)).square().sum(-1)
-        return -0.5 * squared_error / variance - 0.5 * IMAGE_PIXELS * math.log(2 * math.pi * variance)
+        return -0.5 * squared_error / variance - 0.5 * PIXELS * math.log(2 * math.pi * variance)
 
     def elbo(self, x: torch.Tensor, noise: torch.Generator | None = None) -> ELBOTerms:
         """The ELBO's two terms for images x (B, 784) in [0, 1], with one reparameterised sample

@@ -11,20 +11,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from training.config import IMAGE_PIXELS, TrainConfig
+from contract.geometry import PIXELS
+from training.config import BEST_WEIGHTS, LAST_CHECKPOINT, METRICS_FILE, TrainConfig
 from training.data import Dataset
 from training.errors import ResumeError
 from training.evaluate import mean_elbo
 from training.model import VAE
 
-LAST_CHECKPOINT = "last.pt"
-BEST_WEIGHTS = "best.pt"
-METRICS_FILE = "metrics.jsonl"
-
 
 def as_pixels(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, 28, 28) images -> float32 (N, 784) intensities in [0, 1]."""
-    return torch.from_numpy(images.reshape(len(images), IMAGE_PIXELS).astype(np.float32) / 255.0)
+    return torch.from_numpy(images.reshape(len(images), PIXELS).astype(np.float32) / 255.0)
 
 
 @dataclass(frozen=True)
