@@ -7,23 +7,27 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import docs, errors
 from service.config import Settings
-from service.inference import Inference
 from service.middleware import Limits, RequestContext, RequireApiKey
-from service.model import VAEModel
-from service.routes import encode, generate, health
+from service.repository import ModelRepository
+from service.routes import encode, generate, health, models, v2, v2_repository
+from service.routes.models import MODEL_PREFIX, model_in_path
 
 log = logging.getLogger("service")
 GIL_SWITCH_INTERVAL_S = 0.001  # Python's default is 0.005
 
 DESCRIPTION = """
-A variational autoencoder served with onnxruntime. `/encode` maps a picture of a digit to the
-mean and standard deviation of Q(Z|x); `/decode` maps latent vectors to images; `/sample` draws
-from the prior. Every error is an RFC 9457 problem (`application/problem+json`).
+Variational autoencoders served with onnxruntime. `/encode` maps a picture to the mean and
+standard deviation of Q(Z|x); `/decode` maps latent vectors to images; `/sample` draws from the
+prior; `/interpolate` walks between two points; `/reconstruct` sends a picture through both halves.
+The unprefixed routes serve the default model, `/models/{model}/...` any served model. The Open
+Inference Protocol (v2) is under `/v2`. Every error is an RFC 9457 problem
+(`application/problem+json`), except under `/v2`, where errors are `{"error": ...}` as the protocol
+writes them.
 """
 
 
@@ -32,8 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = VAEModel.load(settings.model_dir, settings.ort_threads)
-        model.warm_up()
+        models = ModelRepository(settings)
+        models.load_all()
         # Everything built so far lives as long as the process: keep the collector from rescanning
         # it. Full collections over these objects were the 35 ms p99 at 8 connections; now ~6 ms.
         gc.collect()
@@ -41,11 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The picture threads hold the GIL between their C calls; a shorter switch interval lets the
         # event loop take it back sooner, so probes and small requests answer during a burst of photos.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-        app.state.inference = Inference(model, settings.max_batch, settings.batch_wait_ms / 1000)
+        app.state.models = models
         with ThreadPoolExecutor(settings.picture_threads, thread_name_prefix="pictures") as pictures:
             app.state.pictures = pictures
             app.state.ready = True
-            log.info("ready", extra={"model_id": model.id, "model_dir": str(settings.model_dir)})
+            served = {name: inference.model.id for name, inference in models.served().items()}
+            log.info("ready", extra={"models": served, "default_model": models.default_name})
             yield
             app.state.ready = False  # draining: probes see it at once
 
@@ -53,13 +58,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.settings = settings
-    app.state.inference = None
+    app.state.models = None
     app.state.ready = False
     errors.install(app)
     docs.install(app, requires_key=settings.api_key is not None)
-    for module in (encode, generate, health):
-        # Not include_router: FastAPI 0.165 resolves an included router's routes on every request
-        # (7% of a /sample in process); taking the routes over resolves them once.
+    # Not include_router: FastAPI 0.165 resolves an included router's routes on every request
+    # (7% of a /sample in process); taking the routes over resolves them once.
+    per_model = APIRouter(prefix=MODEL_PREFIX, dependencies=[Depends(model_in_path)])
+    for module in (encode, generate):
+        app.router.routes.extend(module.router.routes)
+        per_model.include_router(module.router)
+    app.router.routes.extend(per_model.routes)
+    for module in (models, health, v2, v2_repository):
         app.router.routes.extend(module.router.routes)
     if settings.cors_origins:
         app.add_middleware(

@@ -1,4 +1,4 @@
-"""`vae-serve`: check the model folder, then run uvicorn with the settings."""
+"""`vae-serve`: check the model folders, then run uvicorn with the settings."""
 
 import argparse
 import os
@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from service import logs
 from service.config import Settings
-from service.model import ModelError, VAEModel
+from service.model import ModelError
+from service.repository import ModelRepository
 
 SHUTDOWN_GRACE_SECONDS = 20
 
@@ -26,7 +27,9 @@ def _parse(argv: list[str] | None) -> dict[str, object]:
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     parser.add_argument("--workers", type=int)
+    parser.add_argument("--model-repository", type=Path)
     parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--default-model")
     return {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
 
 
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as error:
         sys.exit(f"vae-serve: invalid setting: {error}")
     try:
-        VAEModel.load(settings.model_dir, threads=1)  # fail fast, with one line, before any worker starts
+        ModelRepository(settings).load_all()  # fail fast, with one line, before any worker starts
     except ModelError as error:
         sys.exit(f"vae-serve: {error}")
     _check_port_is_free(settings.host, settings.port)

@@ -7,14 +7,22 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# The bundled model, found from the package rather than the working directory.
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist"
+# The bundled models, found from the package rather than the working directory.
+BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VAE_", env_ignore_empty=True, frozen=True)
 
-    model_dir: Path = Field(BUNDLED_MODEL, description="Folder with encoder.onnx, decoder.onnx, model.json.")
+    model_repository: Path = Field(
+        BUNDLED_MODELS, description="Folder of model folders, each served under its folder's name."
+    )
+    model_dir: Path | None = Field(
+        None, description="One model folder (encoder.onnx, decoder.onnx, model.json) served alone, instead."
+    )
+    default_model: str | None = Field(
+        None, description="The model the unprefixed routes serve: by default the only one, or 'mnist'."
+    )
     host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 in the container.")
     port: int = Field(8000, ge=1, le=65535)
     workers: PositiveInt = Field(1, description="uvicorn worker processes.")

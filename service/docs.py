@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from service.errors import ProblemDetails
-from service.responses import DecodedImage
+from service.responses import DecodedImage, ModelInput, NoveltyScore
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"
@@ -46,7 +46,7 @@ def install(app: FastAPI, requires_key: bool) -> None:
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             schemas["ProblemDetails"] = ProblemDetails.model_json_schema()
-            for model in (DecodedImage,):  # referenced from the image responses' JSON schemas
+            for model in (DecodedImage, ModelInput, NoveltyScore):  # referenced from the image responses' JSON schemas
                 schemas[model.__name__] = model.model_json_schema()
             if requires_key:
                 document["components"]["securitySchemes"] = SECURITY_SCHEMES

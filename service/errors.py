@@ -1,4 +1,5 @@
-"""One error shape for every failure: RFC 9457 problem details, never a stack trace."""
+"""One error shape for every failure, never a stack trace: RFC 9457 problem details, or under /v2
+the Open Inference Protocol's `{"error": ...}`, which its clients read."""
 
 from http import HTTPStatus
 
@@ -10,8 +11,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from service.images import ImageRejected
+from service.protocol.tensors import ProtocolError
+from service.repository import UnknownModel
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROTOCOL_PREFIX = "/v2"
 
 
 class ProblemDetails(BaseModel):
@@ -34,9 +38,12 @@ class Problem(HTTPException):
         super().__init__(status, detail, headers)
 
 
-def problem_body(status: int, detail: str, state: dict, errors: list | None = None) -> bytes:
-    """The problem document; the detail is also kept in the request's state for its log line."""
+def error_document(path: str, status: int, detail: str, state: dict, errors: list | None = None) -> tuple[bytes, str]:
+    """The error body and its media type for a request's path; the detail is also kept in the
+    request's state for its log line."""
     state["error"] = detail
+    if path == PROTOCOL_PREFIX or path.startswith(PROTOCOL_PREFIX + "/"):
+        return orjson.dumps({"error": detail}), "application/json"
     request_id = state.get("request_id", "")
     body = {
         "type": "about:blank",
@@ -47,18 +54,14 @@ def problem_body(status: int, detail: str, state: dict, errors: list | None = No
     }
     if errors:
         body["errors"] = errors
-    return orjson.dumps(body)
+    return orjson.dumps(body), PROBLEM_MEDIA_TYPE
 
 
 def problem_response(
     request: Request, status: int, detail: str, headers: dict[str, str] | None = None, errors: list | None = None
 ) -> Response:
-    return Response(
-        problem_body(status, detail, request.scope.setdefault("state", {}), errors),
-        status_code=status,
-        headers=headers,
-        media_type=PROBLEM_MEDIA_TYPE,
-    )
+    body, media_type = error_document(request.url.path, status, detail, request.scope.setdefault("state", {}), errors)
+    return Response(body, status_code=status, headers=headers, media_type=media_type)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict]:
@@ -69,6 +72,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ImageRejected)
     async def on_image_rejected(request: Request, exc: ImageRejected) -> Response:
         return problem_response(request, exc.status, exc.detail)
+
+    @app.exception_handler(ProtocolError)
+    async def on_protocol_error(request: Request, exc: ProtocolError) -> Response:
+        return problem_response(request, exc.status, exc.message)
+
+    @app.exception_handler(UnknownModel)
+    async def on_unknown_model(request: Request, exc: UnknownModel) -> Response:
+        return problem_response(request, 404, exc.message)
 
     @app.exception_handler(HTTPException)
     async def on_http_exception(request: Request, exc: HTTPException) -> Response:

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,9 +27,9 @@ class Batcher:
     PROBE_EVERY is deferred, to notice when concurrency returns.
     """
 
-    def __init__(self, graph: str, run: Callable[[np.ndarray], Outputs], max_batch: int, max_wait_s: float):
-        self._seconds = INFERENCE.labels(graph)  # the labelled series, looked up once
-        self._batch_sizes = BATCH_SIZE.labels(graph)
+    def __init__(self, model: str, graph: str, run: Callable[[np.ndarray], Outputs], max_batch: int, max_wait_s: float):
+        self._seconds = INFERENCE.labels(model, graph)  # the labelled series, looked up once
+        self._batch_sizes = BATCH_SIZE.labels(model, graph)
         self._run = run
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
@@ -96,16 +97,25 @@ class Batcher:
             start = end
 
 
+@dataclass(frozen=True)
+class Assessment:
+    mu: np.ndarray  # (N, K)
+    sigma: np.ndarray  # (N, K)
+    reconstruction: np.ndarray  # (N, 1, 28, 28): the decoder's pixel means at mu
+    novelty: Novelty
+
+
 class Inference:
-    """The model behind batchers: what routes call."""
+    """One served model behind its batchers: what routes call."""
 
-    def __init__(self, model: VAEModel, max_batch: int, max_wait_s: float):
+    def __init__(self, name: str, model: VAEModel, max_batch: int, max_wait_s: float):
+        self.name = name
         self.model = model
-        self.encode = Batcher("encoder", model.encode, max_batch, max_wait_s)
-        self.decode = Batcher("decoder", lambda z: (model.decode(z),), max_batch, max_wait_s)
+        self.encode = Batcher(name, "encoder", model.encode, max_batch, max_wait_s)
+        self.decode = Batcher(name, "decoder", lambda z: (model.decode(z),), max_batch, max_wait_s)
 
-    async def assess(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, Novelty]:
-        """mu and sigma of Q(Z|x) for each image, and its novelty score (one more decoder call)."""
+    async def assess(self, images: np.ndarray) -> Assessment:
+        """mu and sigma of Q(Z|x) for each image, its reconstruction and its novelty score."""
         mu, sigma = await self.encode(images)
         (means,) = await self.decode(mu)
-        return mu, sigma, self.model.novelty(images, means, mu, sigma)
+        return Assessment(mu, sigma, means, self.model.novelty(images, means, mu, sigma))

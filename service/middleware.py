@@ -12,12 +12,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
 from service.docs import is_public
-from service.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body
+from service.errors import Problem, error_document
 from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
 
 log = logging.getLogger("service")
 
-PROBE_PATHS = {"/healthz", "/readyz"}
+PROBE_PATHS = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
 EXEMPT_PATHS = PROBE_PATHS | {"/metrics"}  # must answer even when the service is full
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 SECURITY_HEADERS = [
@@ -50,13 +50,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 async def send_problem(
     send: Send, scope: Scope, status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()
 ) -> None:
-    body = problem_body(status, detail, scope.setdefault("state", {}))
+    body, media_type = error_document(scope["path"], status, detail, scope.setdefault("state", {}))
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(body)).encode()),
                 *headers,
             ],

@@ -75,6 +75,11 @@ class VAEModel:
         return self.description.id
 
     @property
+    def version(self) -> str:
+        """The content digest at the end of the id: a re-export of other weights is a new version."""
+        return self.id.rsplit("-", 1)[-1]
+
+    @property
     def latent_size(self) -> int:
         return self.description.latent_size
 

@@ -1,17 +1,23 @@
-"""Reading uploaded images from a request: a raw image body, or the files of a multipart form."""
+"""Uploaded images: read from a raw image body or the files of a multipart form, then prepared as
+the model's input."""
 
+import asyncio
 from dataclasses import dataclass
 
+import numpy as np
 from fastapi import Request
+from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from service.config import Settings
+from service.deps import Serving
 from service.errors import Problem
-from service.images import ACCEPTED_MEDIA_TYPES
+from service.images import ACCEPTED_MEDIA_TYPES, ImageRejected, Invert, open_image, to_model_input
 
 RAW_MEDIA_TYPES = ACCEPTED_MEDIA_TYPES | {"application/octet-stream"}
 IMAGE_SCHEMA = {"type": "string", "format": "binary"}
+INLINE_PIXELS = 64 * 64
 
 
 @dataclass(frozen=True)
@@ -72,3 +78,35 @@ async def read_images(request: Request, settings: Settings, max_files: int) -> l
     if not data:
         raise Problem(422, "empty body: send the image's bytes")
     return [Upload(None, data)]
+
+
+async def model_inputs(serving: Serving, uploads: list[Upload], invert: Invert, batch: bool) -> np.ndarray:
+    """The model input of each upload. Small pictures are prepared on the event loop, where the
+    hop to a thread would cost more than the work; larger ones in the bounded picture pool, so
+    that decoding a photo never holds up other requests or the probes. In a batch, an error names
+    the file."""
+    recipe = serving.inference.model.recipe
+
+    def located(index: int, error: ImageRejected) -> ImageRejected:
+        if not batch:
+            return error
+        return ImageRejected(error.status, f"file {index} ({uploads[index].filename!r}): {error.detail}")
+
+    def prepared(index: int, image: Image.Image) -> np.ndarray:
+        try:
+            return to_model_input(image, invert, recipe)
+        except ImageRejected as error:
+            raise located(index, error) from None
+
+    opened = []
+    for index, upload in enumerate(uploads):
+        try:
+            opened.append(open_image(upload.data, serving.settings.max_pixels))
+        except ImageRejected as error:
+            raise located(index, error) from None
+    if all(image.width * image.height <= INLINE_PIXELS for image in opened):
+        return np.stack([prepared(index, image) for index, image in enumerate(opened)])
+    loop = asyncio.get_running_loop()
+    return np.stack(
+        await asyncio.gather(*(loop.run_in_executor(serving.pictures, prepared, *item) for item in enumerate(opened)))
+    )

@@ -1,24 +1,30 @@
-"""POST /encode and /encode/batch: images -> the parameters of Q(Z|x)."""
+"""POST /encode, /encode/batch and /reconstruct: images -> the parameters of Q(Z|x), and back."""
 
-import asyncio
 import base64
 
 import numpy as np
 from fastapi import APIRouter, Request
-from PIL import Image
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from service.deps import Serving
 from service.deps import serving as serving_of
-from service.images import ImageRejected, Invert, open_image, png_bytes, to_model_input
+from service.images import Invert, png_bytes
+from service.inference import Assessment
 from service.model import Novelty, VAEModel
 from service.params import from_query, query_docs
-from service.responses import IMAGE_ERRORS, JSONResponse
-from service.uploads import Upload, image_request_body, read_images
+from service.responses import (
+    IMAGE_ERRORS,
+    JSONResponse,
+    ModelInput,
+    NoveltyScore,
+    ReconstructResponse,
+    check_upscale,
+    image_responses,
+    images_response,
+)
+from service.uploads import Upload, image_request_body, model_inputs, read_images
 
 router = APIRouter(tags=["encode"])
-
-INLINE_PIXELS = 64 * 64
 
 
 class EncodeParams(BaseModel):
@@ -29,24 +35,6 @@ class EncodeParams(BaseModel):
     model_input: bool = Field(
         False,
         description="Also return the 28x28 the model saw (pixels and PNG), to see why a picture landed where it did.",
-    )
-
-
-class ModelInput(BaseModel):
-    pixels: list[list[float]] = Field(description="28x28 intensities in [0, 1], white on black, row by row.")
-    png_base64: str = Field(description="The same 28x28 as a PNG, base64-encoded.")
-
-
-class NoveltyScore(BaseModel):
-    elbo: float = Field(
-        description="The model's evidence for the input in nats: the ELBO at the posterior mean, "
-        "log P(x | z = mu) - KL(Q(Z|x) || N(0, I)). Higher is more like the training data.",
-        examples=[182.4],
-    )
-    percentile: float = Field(
-        description="Share of the model's test images (in percent) with a lower score: near 0 means "
-        "unlike anything the model was tested on. README: the suggested threshold.",
-        examples=[41.5],
     )
 
 
@@ -74,49 +62,14 @@ class BatchEncoding(BaseModel):
     items: list[BatchItem] = Field(description="One per uploaded file, in upload order.")
 
 
-async def _prepared(serving: Serving, uploads: list[Upload], params: EncodeParams, batch: bool) -> np.ndarray:
-    """The model input of each upload. Small pictures are prepared on the event loop, where the
-    hop to a thread would cost more than the work; larger ones in the bounded picture pool, so
-    that decoding a photo never holds up other requests or the probes. In a batch, an error names
-    the file."""
-    recipe = serving.inference.model.recipe
-
-    def located(index: int, error: ImageRejected) -> ImageRejected:
-        if not batch:
-            return error
-        return ImageRejected(error.status, f"file {index} ({uploads[index].filename!r}): {error.detail}")
-
-    def prepared(index: int, image: Image.Image) -> np.ndarray:
-        try:
-            return to_model_input(image, params.invert, recipe)
-        except ImageRejected as error:
-            raise located(index, error) from None
-
-    opened = []
-    for index, upload in enumerate(uploads):
-        try:
-            opened.append(open_image(upload.data, serving.settings.max_pixels))
-        except ImageRejected as error:
-            raise located(index, error) from None
-    if all(image.width * image.height <= INLINE_PIXELS for image in opened):
-        return np.stack([prepared(index, image) for index, image in enumerate(opened)])
-    loop = asyncio.get_running_loop()
-    return np.stack(
-        await asyncio.gather(*(loop.run_in_executor(serving.pictures, prepared, *item) for item in enumerate(opened)))
-    )
+def novelty_of(novelty: Novelty, index: int) -> dict:
+    return {"elbo": round(float(novelty.elbo[index]), 2), "percentile": round(float(novelty.percentile[index]), 2)}
 
 
-def _encodings(images: np.ndarray, mu: np.ndarray, sigma: np.ndarray, novelty: Novelty, with_input: bool) -> list[dict]:
+def _encodings(images: np.ndarray, assessed: Assessment, with_input: bool) -> list[dict]:
     items = []
-    for index, (m, s) in enumerate(zip(mu, sigma, strict=True)):
-        item = {
-            "mu": m,
-            "sigma": s,
-            "novelty": {
-                "elbo": round(float(novelty.elbo[index]), 2),
-                "percentile": round(float(novelty.percentile[index]), 2),
-            },
-        }
+    for index, (m, s) in enumerate(zip(assessed.mu, assessed.sigma, strict=True)):
+        item = {"mu": m, "sigma": s, "novelty": novelty_of(assessed.novelty, index)}
         if with_input:
             pixels = images[index, 0]
             item["model_input"] = {"pixels": pixels, "png_base64": base64.b64encode(png_bytes(pixels)).decode()}
@@ -130,9 +83,9 @@ async def _encode_uploads(request: Request, batch: bool) -> tuple[VAEModel, list
     params = from_query(EncodeParams, request)
     settings = serving.settings
     uploads = await read_images(request, settings, max_files=settings.max_batch if batch else 1)
-    images = await _prepared(serving, uploads, params, batch)
-    mu, sigma, novelty = await serving.inference.assess(images)
-    return serving.inference.model, uploads, _encodings(images, mu, sigma, novelty, params.model_input)
+    images = await model_inputs(serving, uploads, params.invert, batch)
+    assessed = await serving.inference.assess(images)
+    return serving.inference.model, uploads, _encodings(images, assessed, params.model_input)
 
 
 @router.post(
@@ -161,3 +114,28 @@ async def encode_batch(request: Request) -> JSONResponse:
     model, uploads, encodings = await _encode_uploads(request, batch=True)
     items = [{"filename": upload.filename, **item} for upload, item in zip(uploads, encodings, strict=True)]
     return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, "items": items})
+
+
+class ReconstructParams(EncodeParams):
+    upscale: int = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
+
+
+@router.post(
+    "/reconstruct",
+    responses=image_responses(ReconstructResponse, IMAGE_ERRORS),
+    openapi_extra=image_request_body(False) | query_docs(ReconstructParams),
+    summary="Send an image through the encoder and the decoder",
+)
+async def reconstruct(request: Request) -> Response:
+    """One image, as for /encode -> f(mu), the decoder's pixel means at the posterior mean, as a PNG
+    by default; with Accept: application/json, also mu, sigma, the novelty score and the 28x28 the
+    model saw (with ?model_input=true)."""
+    serving = serving_of(request)
+    params = from_query(ReconstructParams, request)
+    check_upscale(params.upscale, serving.settings.max_upscale)
+    uploads = await read_images(request, serving.settings, max_files=1)
+    images = await model_inputs(serving, uploads, params.invert, batch=False)
+    assessed = await serving.inference.assess(images)
+    (encoding,) = _encodings(images, assessed, params.model_input)
+    body = {"model_id": serving.inference.model.id, **encoding}
+    return images_response(request, assessed.mu, assessed.reconstruction, params.upscale, body)

@@ -1,7 +1,7 @@
-"""POST /decode and /sample: latent vectors -> images, as PNG or JSON."""
+"""POST /decode, /sample and /interpolate: latent vectors -> images, as PNG or JSON."""
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -10,9 +10,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from service.deps import serving
 from service.errors import Problem
+from service.images import Invert
 from service.inference import Inference
 from service.params import from_query, from_query_and_json, json_body_docs, query_docs
-from service.responses import DecodeResponse, SampleResponse, image_responses, images_response
+from service.responses import (
+    IMAGE_ERRORS,
+    DecodeResponse,
+    InterpolateResponse,
+    SampleResponse,
+    check_upscale,
+    image_responses,
+    images_response,
+)
+from service.uploads import image_request_body, model_inputs, read_images
 
 router = APIRouter(tags=["generate"])
 
@@ -59,11 +69,6 @@ class SampleRequest(BaseModel):
     upscale: int = UPSCALE
 
 
-def _check_upscale(upscale: int, limit: int) -> None:
-    if upscale > limit:
-        raise Problem(422, f"upscale {upscale} is over the limit of {limit}")
-
-
 async def _render(
     request: Request,
     inference: Inference,
@@ -71,9 +76,10 @@ async def _render(
     upscale: int,
     body: dict,
     headers: dict[str, str] | None = None,
+    columns: int | None = None,
 ) -> Response:
     (images,) = await inference.decode(z)
-    return images_response(request, z, images, upscale, {"model_id": inference.model.id, **body}, headers)
+    return images_response(request, z, images, upscale, {"model_id": inference.model.id, **body}, headers, columns)
 
 
 @router.post(
@@ -88,7 +94,7 @@ async def decode(request: Request) -> Response:
     settings, inference, _ = serving(request)
     params = await from_query_and_json(DecodeRequest, request, body_only=Z_IN_BODY)
     upscale, rows = params.upscale, params.z
-    _check_upscale(upscale, settings.max_upscale)
+    check_upscale(upscale, settings.max_upscale)
     if not rows:
         raise Problem(422, "z is empty; send one latent vector or a list of them")
     if len(rows) > settings.max_batch:
@@ -104,7 +110,7 @@ async def _sample(request: Request, params: SampleRequest) -> Response:
     settings, inference, _ = serving(request)
     if params.n > settings.max_samples:
         raise Problem(422, f"n={params.n} is over the limit of {settings.max_samples}")
-    _check_upscale(params.upscale, settings.max_upscale)
+    check_upscale(params.upscale, settings.max_upscale)
     seed = secrets.randbelow(MAX_SEED + 1) if params.seed is None else params.seed
     z = np.random.default_rng(seed).standard_normal((params.n, inference.model.latent_size), dtype=np.float32)
     z *= np.float32(params.temperature)
@@ -136,3 +142,82 @@ async def sample_get(request: Request) -> Response:
     if await request.body():
         raise Problem(422, "GET /sample reads its parameters from the query string; to send JSON, use POST /sample")
     return await _sample(request, from_query(SampleRequest, request))
+
+
+class WalkParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(8, ge=2, description="Images along the path, both ends included (at most VAE_MAX_BATCH).")
+    path: Literal["straight", "spherical"] = Field(
+        "spherical",
+        description="straight: evenly spaced on the segment; spherical: along the great circle, which keeps "
+        "the points as far from the origin as a prior draw would be.",
+    )
+    upscale: int = UPSCALE
+
+
+class InterpolateRequest(WalkParams):
+    start: list[Coordinate] = Field(description="The first latent vector.", examples=[[-1.5, 0.0]])
+    end: list[Coordinate] = Field(description="The last latent vector.", examples=[[1.5, 0.5]])
+
+
+class PicturesWalkParams(WalkParams):
+    invert: Invert = Field(Invert.auto, description="As for /encode.")
+
+
+ENDS_IN_BODY = frozenset({"start", "end"})
+
+
+def walk(start: np.ndarray, end: np.ndarray, steps: int, path: str) -> np.ndarray:
+    """(K,), (K,) -> (steps, K) points from start to end."""
+    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+    norms = np.linalg.norm(start) * np.linalg.norm(end)
+    angle = np.arccos(np.clip(start @ end / norms, -1, 1)) if norms > 0 else 0.0
+    if path == "straight" or np.sin(angle) < 1e-6:  # parallel or zero ends: no great circle to follow
+        return (1 - t) * start + t * end
+    return (np.sin((1 - t) * angle) * start + np.sin(t * angle) * end) / np.sin(angle)
+
+
+@router.post(
+    "/interpolate",
+    responses=image_responses(InterpolateResponse, IMAGE_ERRORS),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": InterpolateRequest.model_json_schema()},
+                **image_request_body(True)["requestBody"]["content"],
+            },
+        }
+    }
+    | query_docs(PicturesWalkParams),
+    summary="Images along a path between two latent vectors or two pictures",
+)
+async def interpolate(request: Request) -> Response:
+    """Between `start` and `end` (a JSON body), or between the posterior means of two pictures (a
+    multipart form of two files, parameters in the query string): `steps` decoded images, as a PNG
+    strip by default."""
+    serving_now = serving(request)
+    settings, inference, _ = serving_now
+    pictures = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    if pictures:
+        params = from_query(PicturesWalkParams, request)
+    else:
+        params = await from_query_and_json(InterpolateRequest, request, body_only=ENDS_IN_BODY)
+    check_upscale(params.upscale, settings.max_upscale)
+    if params.steps > settings.max_batch:
+        raise Problem(422, f"steps={params.steps} is over the limit of {settings.max_batch}")
+    if pictures:
+        uploads = await read_images(request, settings, max_files=2)
+        if len(uploads) != 2:
+            raise Problem(422, "one picture sent; send two files, the start and the end")
+        mu, _ = await inference.encode(await model_inputs(serving_now, uploads, params.invert, batch=True))
+        start, end = mu
+    else:
+        latent = inference.model.latent_size
+        for name, value in (("start", params.start), ("end", params.end)):
+            if len(value) != latent:
+                raise Problem(422, f"{name} has {len(value)} values; this model's latent size is {latent}")
+        start, end = np.asarray(params.start, np.float32), np.asarray(params.end, np.float32)
+    z = walk(start, end, params.steps, params.path).astype(np.float32)
+    return await _render(request, inference, z, params.upscale, {"path": params.path}, columns=params.steps)

@@ -1,14 +1,12 @@
-"""Probes and the model's description: GET /healthz, /readyz, /model, /metrics."""
+"""Probes and metrics: GET /healthz, /readyz, /metrics."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from contract.description import ModelDescription
-from service.deps import serving
 from service.errors import Problem
 from service.params import no_query
-from service.responses import ERRORS, JSONResponse
+from service.responses import ERRORS
 
 router = APIRouter(tags=["operations"])
 
@@ -21,32 +19,21 @@ async def healthz(request: Request) -> dict:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the model is loaded and answered a warm-up call (HEAD too)",
+    summary="Readiness: every model is loaded and answered a warm-up call (HEAD too)",
     responses={503: ERRORS[503]},
 )
 async def readyz(request: Request) -> dict:
     no_query(request)
     if not request.app.state.ready:
-        raise Problem(503, "not ready: the model is loading, or the service is shutting down", {"Retry-After": "1"})
-    return {"status": "ready", "model_id": request.app.state.inference.model.id}
+        raise Problem(503, "not ready: the models are loading, or the service is shutting down", {"Retry-After": "1"})
+    models = request.app.state.models
+    served = {name: inference.model.id for name, inference in models.served().items()}
+    return {"status": "ready", "model_id": served.get(models.default_name), "models": served}
 
 
 # Uptime probes often send HEAD: the probes answer it as GET, without the body.
 for probe in (healthz, readyz):
     router.add_api_route(f"/{probe.__name__}", probe, methods=["HEAD"], include_in_schema=False)
-
-
-@router.get(
-    "/model",
-    summary="The served model's description (model.json)",
-    response_model=ModelDescription,
-    responses={503: ERRORS[503]},
-)
-async def model(request: Request) -> JSONResponse:
-    """Latent size, input/output contract, preprocessing, likelihood, training configuration,
-    test metrics, library versions and file checksums, as written by the exporter."""
-    no_query(request)
-    return JSONResponse(serving(request).inference.model.description.model_dump(mode="json"))
 
 
 @router.get("/metrics", summary="Prometheus metrics of this worker", response_class=Response)

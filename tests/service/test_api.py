@@ -34,7 +34,8 @@ def digit() -> bytes:
 def test_probes_and_description(client, model_dir):
     assert client.get("/healthz").json() == {"status": "alive"}
     description = json.loads((model_dir / "model.json").read_text())
-    assert client.get("/readyz").json() == {"status": "ready", "model_id": description["id"]}
+    served = {model_dir.name: description["id"]}
+    assert client.get("/readyz").json() == {"status": "ready", "model_id": description["id"], "models": served}
     assert client.get("/model").json() == description
 
 

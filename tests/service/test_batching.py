@@ -28,7 +28,7 @@ def rows(*values: float) -> np.ndarray:
 
 def test_concurrent_callers_share_one_call_and_get_their_own_rows():
     model = Model()
-    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+    batcher = Batcher("test", "encoder", model, max_batch=64, max_wait_s=0)
 
     async def scenario():
         return await asyncio.gather(batcher(rows(1)), batcher(rows(2, 3)), batcher(rows(4)))
@@ -40,7 +40,7 @@ def test_concurrent_callers_share_one_call_and_get_their_own_rows():
 
 def test_a_call_never_exceeds_the_batch_limit():
     model = Model()
-    batcher = Batcher("test", model, max_batch=4, max_wait_s=0)
+    batcher = Batcher("test", "encoder", model, max_batch=4, max_wait_s=0)
 
     async def scenario():
         await asyncio.gather(*(batcher(rows(i)) for i in range(6)), batcher(rows(7, 8, 9)))
@@ -51,7 +51,7 @@ def test_a_call_never_exceeds_the_batch_limit():
 
 def test_lone_callers_run_at_once_and_one_in_probe_every_looks_for_company():
     model = Model()
-    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+    batcher = Batcher("test", "encoder", model, max_batch=64, max_wait_s=0)
     turns = 0
 
     async def ticker():
@@ -76,7 +76,7 @@ def test_lone_callers_run_at_once_and_one_in_probe_every_looks_for_company():
 
 def test_callers_gather_again_as_soon_as_a_probe_finds_company():
     model = Model()
-    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+    batcher = Batcher("test", "encoder", model, max_batch=64, max_wait_s=0)
 
     async def scenario():
         await batcher(rows(1))  # alone: the next calls run at once
@@ -92,7 +92,7 @@ def test_callers_gather_again_as_soon_as_a_probe_finds_company():
 @pytest.mark.parametrize(("max_wait_s", "calls"), [(0, [2, 1]), (0.2, [3])])
 def test_under_concurrency_a_bounded_wait_lets_later_callers_join(max_wait_s, calls):
     model = Model()
-    batcher = Batcher("test", model, max_batch=64, max_wait_s=max_wait_s)
+    batcher = Batcher("test", "encoder", model, max_batch=64, max_wait_s=max_wait_s)
 
     async def late_caller():
         for _ in range(3):  # past the turn on which the first two are run
@@ -108,7 +108,7 @@ def test_under_concurrency_a_bounded_wait_lets_later_callers_join(max_wait_s, ca
 
 def test_a_failed_call_reaches_each_of_its_callers_and_the_next_call_runs():
     model = Model(fail=True)
-    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+    batcher = Batcher("test", "encoder", model, max_batch=64, max_wait_s=0)
 
     async def scenario():
         outcomes = await asyncio.gather(batcher(rows(1)), batcher(rows(2)), return_exceptions=True)
@@ -122,7 +122,7 @@ def test_a_failed_call_reaches_each_of_its_callers_and_the_next_call_runs():
 
 def test_cancelled_callers_are_left_out_of_the_call():
     model = Model()
-    batcher = Batcher("test", model, max_batch=64, max_wait_s=0)
+    batcher = Batcher("test", "encoder", model, max_batch=64, max_wait_s=0)
 
     async def scenario():
         loop = asyncio.get_running_loop()

@@ -1,0 +1,149 @@
+"""Each served VAE as two protocol models, `{name}-encoder` and `{name}-decoder`: their metadata,
+and inference on the tensors the protocol carries."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+import numpy as np
+
+from contract.geometry import IMAGE_SHAPE
+from service.deps import Serving
+from service.images import ImageRejected, Invert
+from service.inference import Inference
+from service.protocol.tensors import BYTES, ProtocolError, Tensor
+from service.repository import ModelRepository, UnknownModel
+from service.uploads import Upload, model_inputs
+
+PLATFORM = "onnxruntime_onnx"
+BATCH = -1  # the metadata's mark for the batch axis
+
+
+@dataclass(frozen=True)
+class Half:
+    vae: str
+    role: str  # "encoder" or "decoder"
+    inference: Inference
+
+    @property
+    def name(self) -> str:
+        return f"{self.vae}-{self.role}"
+
+    @property
+    def version(self) -> str:
+        return self.inference.model.version
+
+    @property
+    def input_name(self) -> str:
+        return "image" if self.role == "encoder" else "z"
+
+    def signature(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """Inputs and outputs: name -> shape, with BATCH for the batch axis."""
+        latent = [BATCH, self.inference.model.latent_size]
+        image = [BATCH, *IMAGE_SHAPE]
+        if self.role == "encoder":
+            return {"image": image}, {"mu": latent, "sigma": latent}
+        return {"z": latent}, {"image": image}
+
+    def metadata(self) -> dict:
+        inputs, outputs = self.signature()
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": PLATFORM,
+            "inputs": [{"name": name, "datatype": "FP32", "shape": shape} for name, shape in inputs.items()],
+            "outputs": [{"name": name, "datatype": "FP32", "shape": shape} for name, shape in outputs.items()],
+        }
+
+    def _checked_input(self, inputs: list[Tensor], max_batch: int) -> Tensor:
+        if len(inputs) != 1:
+            raise ProtocolError(f"expected 1 inputs but got {len(inputs)} inputs for model '{self.name}'")
+        (tensor,) = inputs
+        if tensor.name != self.input_name:
+            raise ProtocolError(
+                f"unexpected inference input '{tensor.name}' for model '{self.name}'; its input is '{self.input_name}'"
+            )
+        encoded_images = self.role == "encoder" and tensor.datatype == BYTES
+        if tensor.datatype != "FP32" and not encoded_images:
+            also = " (or BYTES holding encoded image files)" if self.role == "encoder" else ""
+            raise ProtocolError(
+                f"inference input '{tensor.name}' data-type is '{tensor.datatype}', "
+                f"but model '{self.name}' expects 'FP32'{also}"
+            )
+        expected = self.signature()[0][self.input_name]
+        if encoded_images:
+            if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
+                raise ProtocolError(
+                    f"unexpected shape for BYTES input '{tensor.name}' for model '{self.name}'. "
+                    f"Expected [-1] or [-1, 1], one encoded image file per element, got {list(tensor.shape)}"
+                )
+        elif len(tensor.shape) != len(expected) or list(tensor.shape[1:]) != expected[1:]:
+            raise ProtocolError(
+                f"unexpected shape for input '{tensor.name}' for model '{self.name}'. "
+                f"Expected {expected}, got {list(tensor.shape)}"
+            )
+        if not 1 <= tensor.shape[0] <= max_batch:
+            raise ProtocolError(
+                f"input '{tensor.name}' for model '{self.name}' has a batch of {tensor.shape[0]}; "
+                f"send between 1 and {max_batch}"
+            )
+        if not encoded_images:
+            if not np.isfinite(tensor.values).all():
+                raise ProtocolError(f"input '{tensor.name}' for model '{self.name}' holds NaN or infinite values")
+            if self.role == "encoder" and (tensor.values.min() < 0 or tensor.values.max() > 1):
+                raise ProtocolError(
+                    f"input 'image' for model '{self.name}' holds values outside [0, 1]; "
+                    "send pixel / 255, white subject on black"
+                )
+        return tensor
+
+    async def _images(self, tensor: Tensor, serving: Serving) -> np.ndarray:
+        if tensor.datatype != BYTES:
+            return np.ascontiguousarray(tensor.values, np.float32)
+        files = []
+        for index, element in enumerate(tensor.values):
+            if isinstance(element, str):  # JSON carries a file's bytes as base64 text
+                try:
+                    element = base64.b64decode(element, validate=True)
+                except binascii.Error:
+                    raise ProtocolError(
+                        f"input 'image' element {index}: in JSON, a BYTES element must be the image file in base64"
+                    ) from None
+            files.append(Upload(f"element {index}", element))
+        try:
+            return await model_inputs(serving, files, Invert.auto, batch=True)
+        except ImageRejected as error:
+            raise ProtocolError(f"input 'image' for model '{self.name}': {error.detail}") from None
+
+    async def infer(self, inputs: list[Tensor], serving: Serving) -> dict[str, np.ndarray]:
+        tensor = self._checked_input(inputs, serving.settings.max_batch)
+        if self.role == "decoder":
+            (images,) = await self.inference.decode(np.ascontiguousarray(tensor.values, np.float32))
+            return {"image": images}
+        mu, sigma = await self.inference.encode(await self._images(tensor, serving))
+        return {"mu": mu, "sigma": sigma}
+
+
+ROLES = ("encoder", "decoder")
+
+
+def served_names(models: ModelRepository) -> list[str]:
+    return [f"{vae}-{role}" for vae in models.served() for role in ROLES]
+
+
+def resolve(models: ModelRepository, name: str, version: str | None = None) -> Half:
+    """The protocol model of that name (and version, if given); 404 naming the models there are."""
+    vae, _, role = name.rpartition("-")
+    try:
+        if role not in ROLES:
+            raise UnknownModel("")
+        half = Half(vae, role, models.get(vae))
+    except UnknownModel:
+        raise ProtocolError(
+            f"Request for unknown model: '{name}' is not found; served: {', '.join(served_names(models))}", 404
+        ) from None
+    if version is not None and version != half.version:
+        raise ProtocolError(
+            f"Request for unknown model: '{name}' version {version} is not found; loaded version: {half.version}", 404
+        )
+    return half

@@ -1,0 +1,240 @@
+"""Inference requests and responses as the Open Inference Protocol writes them: JSON tensors (flat
+or nested), and the binary tensor data extension, where the JSON header is followed by the raw
+tensors and `Inference-Header-Content-Length` says where the JSON ends."""
+
+import math
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+HEADER_LENGTH = "inference-header-content-length"
+BINARY_MEDIA_TYPE = "application/octet-stream"
+
+NUMPY_TYPES = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+}
+BYTES = "BYTES"
+DATATYPES = (*NUMPY_TYPES, BYTES)
+
+
+class ProtocolError(Exception):
+    """A request the protocol cannot take: answered with this status and {"error": message}."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class InputParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    binary_data_size: StrictInt | None = Field(None, ge=0)
+
+
+class OutputParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    binary_data: StrictBool = False
+
+
+class RequestParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    binary_data_output: StrictBool = False
+
+
+class RequestInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    shape: list[StrictInt]
+    datatype: str
+    parameters: InputParameters = InputParameters()
+    data: list | str | float | bool | None = None
+
+
+class RequestOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    parameters: OutputParameters = OutputParameters()
+
+
+class InferenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    model_name: str | None = None  # the kserve SDK repeats the URL's model here
+    model_version: str | None = None
+    parameters: RequestParameters = RequestParameters()
+    inputs: list[RequestInput] = Field(min_length=1)
+    outputs: list[RequestOutput] | None = None
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    values: np.ndarray | list[bytes] | list[str]  # an array of the shape, or the BYTES elements in order:
+    # bytes from binary data, strings from JSON
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str | None
+    model_name: str | None
+    model_version: str | None
+    inputs: list[Tensor]
+    outputs: list[RequestOutput] | None
+    binary_output: bool
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    where = ".".join(map(str, first["loc"]))
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    if header_length is None:
+        return body, b""
+    if not header_length.isdigit() or int(header_length) > len(body):
+        raise ProtocolError(
+            f"Inference-Header-Content-Length is {header_length!r}; it must be the JSON header's size in bytes, "
+            f"at most the body's {len(body)}"
+        )
+    return body[: int(header_length)], body[int(header_length) :]
+
+
+def _bytes_elements(raw: bytes, name: str) -> list[bytes]:
+    """BYTES in binary form: each element is its length (4 bytes, little-endian) then its bytes."""
+    elements, offset = [], 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise ProtocolError(f"input '{name}': BYTES data ends inside an element's 4-byte length")
+        (size,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + size > len(raw):
+            raise ProtocolError(f"input '{name}': a BYTES element of {size} bytes runs past the data's end")
+        elements.append(raw[offset : offset + size])
+        offset += size
+    return elements
+
+
+def _flattened(data: object) -> list:
+    if not isinstance(data, list):
+        return [data]
+    if data and isinstance(data[0], list):
+        return [value for row in data for value in _flattened(row)]
+    return data
+
+
+def _json_tensor(spec: RequestInput, count: int) -> np.ndarray | list[str]:
+    values = _flattened(spec.data)
+    if len(values) != count:
+        raise ProtocolError(f"input '{spec.name}': shape {spec.shape} holds {count} values, but data has {len(values)}")
+    if spec.datatype == BYTES:
+        if not all(isinstance(value, str) for value in values):
+            raise ProtocolError(f"input '{spec.name}': BYTES data in JSON must be strings")
+        return values
+    try:
+        array = np.asarray(values, dtype=NUMPY_TYPES[spec.datatype])
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ProtocolError(f"input '{spec.name}': data is not all {spec.datatype} ({error})") from None
+    return array.reshape(spec.shape)
+
+
+def _binary_tensor(spec: RequestInput, raw: bytes, count: int) -> np.ndarray | list[bytes]:
+    if spec.datatype == BYTES:
+        elements = _bytes_elements(raw, spec.name)
+        if len(elements) != count:
+            raise ProtocolError(
+                f"input '{spec.name}': shape {spec.shape} holds {count} elements, but the data has {len(elements)}"
+            )
+        return elements
+    dtype = NUMPY_TYPES[spec.datatype]
+    if len(raw) != count * dtype.itemsize:
+        raise ProtocolError(
+            f"input '{spec.name}': shape {spec.shape} of {spec.datatype} is {count * dtype.itemsize} bytes, "
+            f"but binary_data_size is {len(raw)}"
+        )
+    return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(spec.shape)
+
+
+def parse_request(body: bytes, header_length: str | None) -> Request:
+    header, binary = _split(body, header_length)
+    try:
+        message = InferenceRequest.model_validate_json(header)
+    except ValidationError as error:
+        raise ProtocolError(f"not an inference request: {_first_error(error)}") from None
+    tensors, offset = [], 0
+    for spec in message.inputs:
+        if spec.datatype not in DATATYPES:
+            known = ", ".join(DATATYPES)
+            raise ProtocolError(f"input '{spec.name}': unknown datatype {spec.datatype!r}; one of {known}")
+        if any(size < 0 for size in spec.shape):
+            raise ProtocolError(f"input '{spec.name}': shape {spec.shape} has a negative dimension")
+        count = math.prod(spec.shape)
+        size = spec.parameters.binary_data_size
+        if size is None:
+            if spec.data is None:
+                raise ProtocolError(f"input '{spec.name}' has neither data nor parameters.binary_data_size")
+            values = _json_tensor(spec, count)
+        else:
+            if spec.data is not None:
+                raise ProtocolError(f"input '{spec.name}' has both data and parameters.binary_data_size; send one")
+            if offset + size > len(binary):
+                raise ProtocolError(
+                    f"input '{spec.name}': binary_data_size {size} runs past the body's end "
+                    f"({len(binary) - offset} bytes left after the JSON header)"
+                )
+            values = _binary_tensor(spec, binary[offset : offset + size], count)
+            offset += size
+        tensors.append(Tensor(spec.name, spec.datatype, tuple(spec.shape), values))
+    if offset != len(binary):
+        raise ProtocolError(
+            f"{len(binary) - offset} bytes after the JSON header belong to no input; "
+            "check the inputs' binary_data_size and Inference-Header-Content-Length"
+        )
+    return Request(
+        message.id,
+        message.model_name,
+        message.model_version,
+        tensors,
+        message.outputs,
+        message.parameters.binary_data_output,
+    )
+
+
+def encode_response(
+    header: dict, outputs: list[tuple[str, np.ndarray]], binary: set[str]
+) -> tuple[bytes, dict[str, str]]:
+    """The response body and its headers: FP32 outputs as JSON lists, or as raw little-endian bytes
+    after the JSON header for the names in binary."""
+    described, chunks = [], []
+    for name, array in outputs:
+        tensor = {"name": name, "datatype": "FP32", "shape": list(array.shape)}
+        if name in binary:
+            chunk = np.ascontiguousarray(array, np.dtype("<f4")).tobytes()
+            tensor["parameters"] = {"binary_data_size": len(chunk)}
+            chunks.append(chunk)
+        else:
+            tensor["data"] = array.reshape(-1)
+        described.append(tensor)
+    document = orjson.dumps({**header, "outputs": described}, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return document, {"content-type": "application/json"}
+    return b"".join([document, *chunks]), {
+        "content-type": BINARY_MEDIA_TYPE,
+        HEADER_LENGTH: str(len(document)),
+    }
