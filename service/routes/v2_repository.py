@@ -20,10 +20,21 @@ class IndexRequest(BaseModel):
 
 
 class LoadRequest(BaseModel):
-    """The protocol allows parameters; this service takes none (a model is its folder)."""
+    """The protocol allows parameters (Triton's override a model's configuration or files); this
+    service takes none: a model is its folder."""
 
     model_config = ConfigDict(extra="forbid")
     parameters: dict[str, object] = {}
+
+
+class UnloadParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unload_dependents: bool = False  # tritonclient sends it; a VAE's halves unload together anyway
+
+
+class UnloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    parameters: UnloadParameters = UnloadParameters()
 
 
 async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
@@ -34,7 +45,7 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         raise ProtocolError(f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}") from None
-    if getattr(parsed, "parameters", None):
+    if isinstance(parsed, LoadRequest) and parsed.parameters:
         raise ProtocolError(f"load parameters are not supported (got {', '.join(parsed.parameters)}); send none")
     return parsed
 
@@ -68,6 +79,6 @@ async def load(request: Request, model_name: str) -> Response:
 
 @router.post("/models/{model_name}/unload", summary="Unload a model", responses=V2_ERRORS)
 async def unload(request: Request, model_name: str) -> Response:
-    await _body(request, LoadRequest)
+    await _body(request, UnloadRequest)
     await repository(request).unload(model_name)
     return Response(status_code=200)

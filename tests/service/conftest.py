@@ -6,9 +6,25 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, fragment: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and fragment in body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+    return body
+
 
 def make_client(model_dir: Path, **settings) -> TestClient:
     return TestClient(create_app(Settings(model_dir=model_dir, **settings)), raise_server_exceptions=False)
+
+
+def make_repository_client(repository: Path, **settings) -> TestClient:
+    return TestClient(create_app(Settings(model_repository=repository, **settings)), raise_server_exceptions=False)
 
 
 @pytest.fixture

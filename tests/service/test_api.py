@@ -9,21 +9,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import BUNDLED_MODEL
-from tests.service.conftest import make_client
+from tests.service.conftest import PROBLEM, assert_problem, make_client
 from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
 from training.data import load_dataset
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status: int, fragment: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status and fragment in body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text
-    return body
 
 
 @pytest.fixture(scope="module")

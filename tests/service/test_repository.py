@@ -1,0 +1,144 @@
+"""Several models in one service: per-model routes, the default model, and loading, reloading and
+unloading without a restart (the protocol's repository extension)."""
+
+import shutil
+import threading
+
+import httpx
+import pytest
+
+from harness.server import running_server
+from tests.conftest import BUNDLED_MODEL
+from tests.service.conftest import assert_problem, make_repository_client
+from tests.service.imaging import png
+from training.data import load_dataset
+
+MODELS = BUNDLED_MODEL.parent
+
+
+@pytest.fixture
+def repository(tmp_path):
+    """A copy of the bundled repository, to change under the service."""
+    root = tmp_path / "models"
+    for name in ("mnist", "fashion-mnist"):
+        shutil.copytree(MODELS / name, root / name, ignore=shutil.ignore_patterns("figures"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def digit(sample_data_dir) -> bytes:
+    return png(load_dataset(sample_data_dir).test.images[0])
+
+
+def encode(client, digit: bytes, prefix: str = "") -> dict:
+    response = client.post(f"{prefix}/encode", content=digit, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_every_model_is_served_under_its_name_and_the_default_unprefixed(repository, digit):
+    with make_repository_client(repository) as client:
+        listing = client.get("/models").json()
+        assert listing["default"] == "mnist"
+        ids = {model["name"]: model["id"] for model in listing["models"]}
+        assert set(ids) == {"mnist", "fashion-mnist"}
+        assert {model["recipe"] for model in listing["models"]} == {"digit", "object"}
+        assert client.get("/models/fashion-mnist").json()["classes"][0] == "T-shirt/top"
+        assert encode(client, digit)["model_id"] == ids["mnist"]
+        assert encode(client, digit, "/models/fashion-mnist")["model_id"] == ids["fashion-mnist"]
+        sample = client.post(
+            "/models/fashion-mnist/sample", json={"n": 2, "seed": 3}, headers={"Accept": "application/json"}
+        )
+        assert sample.json()["model_id"] == ids["fashion-mnist"]
+        assert client.get("/readyz").json()["models"] == ids
+
+
+def test_an_unknown_model_is_a_404_that_lists_the_names(repository):
+    with make_repository_client(repository) as client:
+        body = assert_problem(client.post("/models/mnist2/decode", json={"z": [0, 0]}), 404, "no model 'mnist2'")
+        assert "fashion-mnist, mnist" in body["detail"]
+        assert_problem(client.get("/models/mnist2"), 404, "loaded: fashion-mnist, mnist")
+
+
+def test_the_default_model_is_a_setting_and_a_missing_one_stops_start_up(repository, digit):
+    with make_repository_client(repository, default_model="fashion-mnist") as client:
+        assert encode(client, digit)["model_id"].startswith("fashion-mnist")
+    with pytest.raises(Exception, match="default model 'digits' is not in"):
+        with make_repository_client(repository, default_model="digits"):
+            pass
+
+
+def test_a_broken_folder_stops_start_up_naming_it(repository):
+    (repository / "fashion-mnist" / "decoder.onnx").write_bytes(b"not onnx")
+    with pytest.raises(Exception, match=r"fashion-mnist/decoder.onnx: sha256 .* does not match"):
+        with make_repository_client(repository):
+            pass
+
+
+def test_unload_and_load_without_a_restart(repository, digit):
+    with make_repository_client(repository) as client:
+        assert client.post("/v2/repository/models/fashion-mnist/unload").status_code == 200
+        assert_problem(
+            client.post("/models/fashion-mnist/encode", content=digit, headers={"Content-Type": "image/png"}),
+            404,
+            "no model 'fashion-mnist' is loaded; loaded: mnist",
+        )
+        index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
+        assert index["fashion-mnist"] == {"name": "fashion-mnist", "state": "UNAVAILABLE", "reason": "unloaded"}
+        assert [entry["name"] for entry in client.post("/v2/repository/index", json={"ready": True}).json()] == [
+            "mnist"
+        ]
+        assert client.post("/v2/repository/models/fashion-mnist/load").status_code == 200
+        assert encode(client, digit, "/models/fashion-mnist")["model_id"].startswith("fashion-mnist")
+        missing = client.post("/v2/repository/models/cifar/load")
+        assert missing.status_code == 404 and "no model folder 'cifar'" in missing.json()["error"]
+        refused = client.post("/v2/repository/models/mnist/load", json={"parameters": {"config": "{}"}})
+        assert refused.status_code == 400 and "not supported" in refused.json()["error"]
+
+
+def test_a_folder_that_fails_verification_leaves_the_loaded_version_serving(repository, digit):
+    with make_repository_client(repository) as client:
+        before = encode(client, digit, "/models/mnist")
+        (repository / "mnist" / "encoder.onnx").write_bytes(b"tampered")
+        failed = client.post("/v2/repository/models/mnist/load")
+        assert failed.status_code == 400
+        assert "encoder.onnx: sha256" in failed.json()["error"]
+        assert encode(client, digit, "/models/mnist") == before
+        index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
+        assert index["mnist"]["state"] == "READY"
+
+
+def test_the_repository_routes_need_the_key_when_one_is_set(repository):
+    with make_repository_client(repository, api_key="s3cret") as client:
+        assert client.post("/v2/repository/models/mnist/unload").status_code == 401
+        assert client.get("/v2/health/ready").status_code == 200  # a probe
+        keyed = client.post("/v2/repository/index", headers={"Authorization": "Bearer s3cret"})
+        assert keyed.status_code == 200
+
+
+def test_swapping_a_model_under_load_fails_no_request(repository, digit):
+    """Clients encode without pause while the folder is replaced by another model and reloaded, twice."""
+    failures, answers, stop = [], [], threading.Event()
+    with running_server(None, VAE_MODEL_REPOSITORY=str(repository)) as server:
+
+        def hammer():
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                while not stop.is_set():
+                    response = http.post("/models/mnist/encode", content=digit, headers={"Content-Type": "image/png"})
+                    (answers if response.status_code == 200 else failures).append(response)
+
+        clients = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        original = MODELS / "mnist"
+        for source in (MODELS / "fashion-mnist", original):
+            for name in ("encoder.onnx", "decoder.onnx", "model.json"):
+                shutil.copyfile(source / name, repository / "mnist" / name)
+            assert httpx.post(f"{server.url}/v2/repository/models/mnist/load", timeout=30).status_code == 200
+        stop.set()
+        for thread in clients:
+            thread.join()
+    assert not failures, [response.text for response in failures[:3]]
+    served = {response.json()["model_id"].split("-k2")[0] for response in answers}
+    assert served == {"mnist", "fashion-mnist"}, "both versions answered during the run"
+    assert len(answers) > 50
