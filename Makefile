@@ -27,9 +27,9 @@ $(VENV)/.torch: pyproject.toml | $(BIN)/python
 		|| $(BIN)/pip install --quiet '$(TORCH)' --index-url $(TORCH_INDEX_URL)
 	touch $@
 
-# Everything: training and the test tools.
-$(VENV)/.dev: pyproject.toml $(VENV)/.torch | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Everything: training, the test tools and the Python client (its own package: client/).
+$(VENV)/.dev: pyproject.toml client/pyproject.toml $(VENV)/.torch | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./client
 	touch $@ $(VENV)/.serve
 
 serve: $(VENV)/.serve  ## set up, then serve models/mnist on http://127.0.0.1:8000 (PORT=8080 make serve)

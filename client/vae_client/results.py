@@ -1,0 +1,26 @@
+"""What the client returns: numpy arrays and PIL images."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Q(Z|x) for one picture (mu and sigma of shape (K,)) or many ((N, K)), with the novelty score:
+    elbo in nats, and the percentile of the model's test images that scored lower."""
+
+    model_id: str
+    mu: np.ndarray
+    sigma: np.ndarray
+    elbo: np.ndarray
+    percentile: np.ndarray
+
+
+@dataclass(frozen=True)
+class Samples:
+    model_id: str
+    seed: int  # send it again for the same images
+    z: np.ndarray  # (n, K)
+    images: list[Image.Image]
