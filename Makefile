@@ -49,6 +49,8 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.serving --smoke
 	$(BIN)/python -m benchmarks.training --smoke
 	$(BIN)/python -m benchmarks.photos --smoke
+	$(BIN)/python -m benchmarks.repository --smoke
+	$(BIN)/python -m benchmarks.client_folder --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -29,24 +29,12 @@ import psutil
 
 from benchmarks.essential import essential_work_us
 from benchmarks.load import Load, Result, run_wrk
+from harness.bodies import MULTIPART_TYPE, multipart, png
 from harness.server import free_port
-from tests.service.imaging import png
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE, LOAD_CORE = "0", "1"
-BOUNDARY = "benchmarkboundary"
-
-
-def multipart(files: list[bytes]) -> bytes:
-    parts = b"".join(
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{i}.png"\r\n'
-        f"Content-Type: image/png\r\n\r\n".encode()
-        + data
-        + b"\r\n"
-        for i, data in enumerate(files)
-    )
-    return parts + f"--{BOUNDARY}--\r\n".encode()
 
 
 ENDPOINTS = ["encode_raw", "encode_multipart", "decode", "sample", "encode_batch64"]
@@ -57,7 +45,7 @@ BATCH64_TARGET_US_PER_IMAGE = 20
 
 def loads(digit: bytes) -> dict[str, dict[str, Load]]:
     """For each endpoint, the real request and the same request to its baselines."""
-    form = (("Content-Type", f"multipart/form-data; boundary={BOUNDARY}"),)
+    form = (("Content-Type", MULTIPART_TYPE),)
     one, sixty_four = multipart([digit]), multipart([digit] * 64)
     z = json.dumps({"z": [0.25, -0.5]}).encode()
     json_header = (("Content-Type", "application/json"),)
@@ -118,8 +106,8 @@ def worker_rss_mb(pid: int) -> list[float]:
 
 def mean_batch_size(url: str) -> float:
     text = httpx.get(url + "/metrics").text
-    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{graph="encoder"\} (\S+)', text))
-    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{graph="encoder"\} (\S+)', text))
+    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{[^}]*graph="encoder"\} (\S+)', text))
+    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{[^}]*graph="encoder"\} (\S+)', text))
     return total / count if count else 0.0
 
 

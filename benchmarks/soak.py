@@ -20,8 +20,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.serving import BOUNDARY, ROOT, multipart, server
-from tests.service.imaging import png
+from benchmarks.serving import ROOT, server
+from harness.bodies import BOUNDARY, multipart, png
 from training.data import load_dataset
 
 LUA = r"""

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.bodies import png
 from harness.server import free_port, post_slowly
 from tests.conftest import REPO, SAMPLE_DATA
 from training.data import load_dataset
@@ -51,8 +52,6 @@ def wait_ready(url: str, timeout: float = 60) -> float:
 
 
 def digit_png() -> bytes:
-    from tests.service.imaging import png
-
     return png(load_dataset(SAMPLE_DATA).test.images[0])
 
 

@@ -13,8 +13,9 @@ from PIL import Image
 from vae_client import AsyncClient, BadRequest, Client, ConnectionFailed, NotFound, Unauthorized, Unavailable
 from vae_client.folder import main as encode_folder
 
+from harness.bodies import png
 from harness.server import free_port, running_server
-from tests.service.imaging import png
+from tests.conftest import REPO
 from training.data import load_dataset
 
 
@@ -153,8 +154,6 @@ def test_the_folder_command_writes_json_lines(server, digits, tmp_path):
 
 @pytest.mark.slow
 def test_the_client_installs_without_torch_or_onnxruntime(tmp_path):
-    from tests.conftest import REPO
-
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"

@@ -7,7 +7,8 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from tests.service.imaging import digit_on_paper, encoded, grey_png, png, png_chunk, png_with_header
+from harness.bodies import encoded, png
+from tests.service.imaging import digit_on_paper, grey_png, png_chunk, png_with_header
 
 
 def _rows(width: int, height: int, value: int = 0) -> bytes:

@@ -1,21 +1,9 @@
 """Building test pictures in memory."""
 
-import io
 import struct
 import zlib
 
 import numpy as np
-from PIL import Image
-
-
-def encoded(image: Image.Image, format: str = "PNG", **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=format, **options)
-    return out.getvalue()
-
-
-def png(pixels: np.ndarray) -> bytes:
-    return encoded(Image.fromarray(pixels))
 
 
 def digit_on_paper(width: int = 300, height: int = 200) -> np.ndarray:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.bodies import encoded, png
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import PROBLEM, assert_problem, make_client
-from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
+from tests.service.imaging import digit_on_paper, png_with_header
 from training.data import load_dataset
 
 

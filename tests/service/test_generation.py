@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.bodies import png
 from tests.service.conftest import assert_problem
-from tests.service.imaging import png
 from training.data import load_dataset
 
 JSON = {"Accept": "application/json"}

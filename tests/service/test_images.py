@@ -4,8 +4,9 @@ from PIL import Image
 
 from contract.geometry import Recipe
 from contract.mosaic import grid
+from harness.bodies import encoded, png
 from service.images import ImageRejected, Invert, open_image, png_bytes, to_model_input
-from tests.service.imaging import digit_on_paper, encoded, png, png_with_header
+from tests.service.imaging import digit_on_paper, png_with_header
 from training.data import load_dataset
 from training.train import as_pixels
 

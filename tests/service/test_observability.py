@@ -3,7 +3,8 @@
 import logging
 import re
 
-from tests.service.imaging import digit_on_paper, png
+from harness.bodies import png
+from tests.service.imaging import digit_on_paper
 
 
 def metric(text: str, name: str, **labels: str) -> float:

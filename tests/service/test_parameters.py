@@ -1,8 +1,13 @@
 """One rule for parameters: from the query string or the JSON body, never ignored, never guessed."""
 
-import pytest
+import io
 
-from tests.service.test_api import assert_problem
+import pytest
+from PIL import Image
+
+from harness.bodies import png
+from tests.service.conftest import assert_problem
+from tests.service.imaging import digit_on_paper
 
 JSON = {"Content-Type": "application/json"}
 
@@ -30,10 +35,6 @@ def test_n_over_the_limit_is_refused_wherever_it_comes_from(client):
 def test_upscale_in_a_decode_body_is_used(client):
     response = client.post("/decode", json={"z": [0, 0], "upscale": 3})
     assert response.status_code == 200
-    import io
-
-    from PIL import Image
-
     assert Image.open(io.BytesIO(response.content)).size == (84, 84)
 
 
@@ -61,8 +62,6 @@ def test_a_json_body_on_get_sample_says_to_use_post(client):
 
 
 def test_a_form_field_beside_the_file_is_named(client):
-    from tests.service.imaging import digit_on_paper, png
-
     files = {"file": ("d.png", png(digit_on_paper()), "image/png")}
     assert_problem(client.post("/encode", files=files, data={"invert": "no"}), 422, "form field 'invert' is not read")
 
@@ -78,8 +77,6 @@ def test_larger_seeds_are_refused(client):
 
 @pytest.mark.parametrize("media_type", ["image/jpg", "image/pjpeg", "image/x-png"])
 def test_common_image_type_names_are_accepted(client, media_type):
-    from tests.service.imaging import digit_on_paper, png
-
     assert (
         client.post("/encode", content=png(digit_on_paper()), headers={"Content-Type": media_type}).status_code == 200
     )

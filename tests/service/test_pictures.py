@@ -6,11 +6,11 @@ from PIL import Image
 from sklearn.neighbors import KNeighborsClassifier
 
 from contract.geometry import Recipe
+from harness.bodies import encoded
 from harness.pictures import ALL_CONDITIONS, corpus, target_for
 from service.images import ImageRejected, Invert, open_image, to_model_input
 from service.model import VAEModel
 from tests.conftest import BUNDLED_MODEL, FASHION_MNIST, FULL_MNIST
-from tests.service.imaging import encoded
 from training.data import load_dataset
 
 DIGITS_PER_CONDITION = 60

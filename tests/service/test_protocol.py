@@ -9,9 +9,9 @@ import struct
 import numpy as np
 import pytest
 
+from harness.bodies import png
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import make_repository_client
-from tests.service.imaging import png
 from training.data import load_dataset
 
 DECODER = "/v2/models/mnist-decoder/infer"

@@ -12,9 +12,9 @@ import tritonclient.http as triton
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from tritonclient.utils import InferenceServerException
 
+from harness.bodies import png
 from harness.server import running_server
 from tests.conftest import BUNDLED_MODEL
-from tests.service.imaging import png
 from training.data import load_dataset
 
 TOLERANCE = dict(atol=1e-6, rtol=0)

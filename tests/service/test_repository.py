@@ -3,14 +3,15 @@ unloading without a restart (the protocol's repository extension)."""
 
 import shutil
 import threading
+import time
 
 import httpx
 import pytest
 
+from harness.bodies import png
 from harness.server import running_server
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import assert_problem, make_repository_client
-from tests.service.imaging import png
 from training.data import load_dataset
 
 MODELS = BUNDLED_MODEL.parent
@@ -130,15 +131,17 @@ def test_swapping_a_model_under_load_fails_no_request(repository, digit):
         clients = [threading.Thread(target=hammer) for _ in range(4)]
         for thread in clients:
             thread.start()
-        original = MODELS / "mnist"
-        for source in (MODELS / "fashion-mnist", original):
+        for source in ("fashion-mnist", "mnist"):
             for name in ("encoder.onnx", "decoder.onnx", "model.json"):
-                shutil.copyfile(source / name, repository / "mnist" / name)
+                shutil.copyfile(MODELS / source / name, repository / "mnist" / name)
             assert httpx.post(f"{server.url}/v2/repository/models/mnist/load", timeout=30).status_code == 200
+            answered_before = len(answers)
+            deadline = time.monotonic() + 10
+            while len(answers) < answered_before + 20 and time.monotonic() < deadline:  # the new version serves
+                time.sleep(0.01)
         stop.set()
         for thread in clients:
             thread.join()
     assert not failures, [response.text for response in failures[:3]]
-    served = {response.json()["model_id"].split("-k2")[0] for response in answers}
-    assert served == {"mnist", "fashion-mnist"}, "both versions answered during the run"
-    assert len(answers) > 50
+    served = [response.json()["model_id"].split("-k2")[0] for response in answers]
+    assert served[0] == "mnist" and "fashion-mnist" in served and served[-1] == "mnist"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import torch
 
-from tests.service.imaging import png
+from harness.bodies import png
 from training.config import TrainConfig
 from training.data import load_dataset
 from training.train import as_pixels, load_best_model

@@ -5,9 +5,10 @@ import time
 import httpx
 import pytest
 
+from harness.bodies import png
 from harness.server import post_slowly, running_server
 from tests.service.conftest import make_client
-from tests.service.imaging import digit_on_paper, png
+from tests.service.imaging import digit_on_paper
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from harness.bodies import png
 from harness.server import post_slowly, running_server
-from tests.service.imaging import digit_on_paper, png
+from tests.service.imaging import digit_on_paper
 
 
 def test_encode_decode_sample_over_http(model_dir):
