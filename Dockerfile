@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Three stages from one base: `build` makes a virtual environment with the serving dependencies,
-# `runtime` (the default) serves the bundled model with no torch and no compilers, and `train`
+# `runtime` (the default) serves the bundled models with no torch and no compilers, and `train`
 # adds torch to train and export new models (docker-compose's `train` profile).
 
 FROM python:3.11-slim AS build
@@ -35,12 +35,12 @@ FROM python:3.11-slim AS runtime
 RUN useradd --system --uid 10001 --no-create-home vae && mkdir -p /models && chown vae /models
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY models/mnist ./models/mnist
+COPY models ./models
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     VAE_HOST=0.0.0.0 \
     VAE_PORT=8000 \
-    VAE_MODEL_DIR=/app/models/mnist \
+    VAE_MODEL_REPOSITORY=/app/models \
     VAE_WORKERS=1 \
     VAE_ORT_THREADS=1
 USER vae
