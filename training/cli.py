@@ -89,6 +89,9 @@ class Export(BaseModel):
     out_dir: Path = Field(description="The run folder holding last.pt and best.pt.")
     export_dir: Path | None = Field(None, description="Where the model folder goes (default: OUT_DIR/model).")
     overwrite: bool = Field(False, description="Replace the model folder if EXPORT_DIR holds one.")
+    triton_dir: Path | None = Field(
+        None, description="Also write a Triton model repository here (tensors only: no picture recipe)."
+    )
 
     def cli_cmd(self) -> None:
         export_dir = self.export_dir or self.out_dir / "model"
@@ -105,6 +108,11 @@ class Export(BaseModel):
         config = TrainConfig.model_validate(checkpoint["config"]).model_copy(update={"out_dir": self.out_dir})
         description = publish(config, load_dataset(config.data_dir), checkpoint["history"], export_dir)
         _print_summary(description, export_dir)
+        if self.triton_dir is not None:
+            from training.triton import write_triton_repository
+
+            for folder in write_triton_repository(export_dir, self.triton_dir):
+                print(f"wrote the Triton model {folder}")
 
 
 class VaeTrain(BaseSettings, cli_prog_name="vae-train", cli_kebab_case=True, cli_implicit_flags=True):
