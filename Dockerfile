@@ -5,14 +5,43 @@
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# strip, for the debug symbols of the extension modules below (this stage only).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The service and the contract only: no training package, so no `vae-train` that could not import.
 COPY pyproject.toml README.md ./
 COPY contract ./contract
 COPY service ./service
-COPY training ./training
-# pip and setuptools are not needed to run: leave them out of the image.
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --quiet . \
-    && /opt/venv/bin/pip uninstall --quiet --yes pip setuptools
+ARG SITE=/opt/venv/lib/python3.11/site-packages
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --quiet --no-compile . \
+    && /opt/venv/bin/pip uninstall --quiet --yes pip setuptools \
+    && rm /opt/venv/bin/vae-train
+# What the service never loads (README, "The image", lists what each package weighs):
+# - onnxruntime's C API library (the Python binding links the runtime in itself), and its
+#   conversion, quantisation and transformer-optimisation tools;
+# - numpy's test suites, build tools (distutils, f2py), C headers and SIMD self-test module;
+# - Pillow's AVIF and font modules with the libraries only they link (uploads are PNG, JPEG, GIF,
+#   BMP or WebP, and the service draws no text);
+# - Swagger UI's source maps;
+# - the debug symbols of cc3d, uvloop and httptools, which their wheels ship unstripped (the
+#   other wheels' libraries are stripped, or patched by auditwheel and must stay as they are).
+RUN cd $SITE \
+    && rm -r onnxruntime/capi/libonnxruntime.so.* onnxruntime/tools onnxruntime/transformers onnxruntime/quantization \
+    && find . -depth -type d -name tests -exec rm -r {} + \
+    && rm -r numpy/distutils numpy/f2py numpy/_core/include numpy/_core/_simd.*.so \
+    && rm -r PIL/_avif.*.so PIL/_imagingft.*.so pillow.libs/libavif-* pillow.libs/libfreetype-* \
+        pillow.libs/libharfbuzz-* pillow.libs/libbrotli* \
+    && find swagger_ui_bundle -name "*.map" -delete \
+    && strip --strip-unneeded cc3d/*.so uvloop/*.so httptools/parser/*.so
+# Bytecode for what the service imports at start-up (the root file system is read-only when
+# deployed, so nothing can be cached later); the rest compiles in memory if ever imported.
+COPY models/mnist /src/models/mnist
+RUN VAE_MODEL_DIR=/src/models/mnist /opt/venv/bin/python -c "from service.cli import main; \
+from service.app import create_app; from service.repository import ModelRepository; \
+from service.config import Settings; import uvicorn.protocols.http.httptools_impl, uvicorn.lifespan.on, \
+uvicorn.loops.uvloop, multipart; from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, \
+PngImagePlugin, WebPImagePlugin; create_app(); ModelRepository(Settings()).load_all()"
 
 FROM python:3.11-slim AS train
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from harness.bodies import png
 from harness.server import free_port, post_slowly
@@ -25,6 +26,7 @@ from training.data import load_dataset
 pytestmark = pytest.mark.container
 IMAGE = "vae-service:check"
 CONTAINER = "vae-check"
+MAX_MB_OVER_BASE = 150
 PROJECT = "vaecheck"
 
 
@@ -97,15 +99,18 @@ def image(checkout) -> str:
     return IMAGE
 
 
-def test_image_has_no_torch_and_no_root(image):
-    probe = "import importlib.util as u, os; print(u.find_spec('torch') is None, os.getuid())"
-    no_torch, uid = sh("docker", "run", "--rm", image, "python", "-c", probe).stdout.split()
+def test_image_holds_only_the_service_and_stays_small(image):
+    missing = "print(*(importlib.util.find_spec(m) is None for m in ('torch', 'training')), os.getuid())"
+    probe = f"import importlib.util, os; {missing}"
+    no_torch, no_training, uid = sh("docker", "run", "--rm", image, "python", "-c", probe).stdout.split()
     assert no_torch == "True", "torch is in the runtime image"
+    assert no_training == "True", "the training package is in the runtime image"
     assert uid != "0", "the image runs as root"
-    assert sh("docker", "run", "--rm", image, "sh", "-c", "command -v gcc cc || true").stdout.strip() == ""
+    assert sh("docker", "run", "--rm", image, "sh", "-c", "command -v gcc cc vae-train || true").stdout.strip() == ""
     size = int(sh("podman", "image", "inspect", "--format", "{{.Size}}", image).stdout)
     base = int(sh("podman", "image", "inspect", "--format", "{{.Size}}", "python:3.11-slim").stdout)
     print(f"  image size: {size / 1e6:.0f} MB in all, {(size - base) / 1e6:.0f} MB over the base image")
+    assert size - base <= MAX_MB_OVER_BASE * 1e6, f"{(size - base) / 1e6:.0f} MB over the base image"
 
 
 def test_container_serves_checks_health_and_stops_gracefully(image):
@@ -134,6 +139,54 @@ def test_container_serves_checks_health_and_stops_gracefully(image):
         assert state["ExitCode"] == 0
     finally:
         sh("docker", "rm", "-f", CONTAINER, check=False)
+
+
+def deployment_pod() -> tuple[dict, dict]:
+    """The pod spec and container of deploy/base, as written."""
+    deployment = yaml.safe_load((REPO / "deploy" / "base" / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    return pod, pod["containers"][0]
+
+
+def test_runs_the_way_a_cluster_runs_it(image, checkout):
+    """As Kubernetes and OpenShift run it: an arbitrary user id in group 0, a read-only root file
+    system, no capabilities, the manifests' memory limit, the model repository mounted read-only."""
+    pod, container = deployment_pod()
+    memory = container["resources"]["limits"]["memory"].removesuffix("Mi") + "m"
+    grace = pod["terminationGracePeriodSeconds"]
+    port = free_port()
+    name = f"{CONTAINER}-cluster"
+    sh("docker", "rm", "-f", name, check=False)
+    try:
+        sh(
+            "docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000",
+            "--user", "4242:0", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges", "--memory", memory,
+            "-v", f"{checkout / 'models'}:/models:ro", "-e", "VAE_MODEL_REPOSITORY=/models",
+            image,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        print(f"  --user 4242:0 --read-only --cap-drop ALL --memory {memory}, models from a read-only volume")
+        print(f"  start to ready: {wait_ready(url):.1f} s")
+        exercise(url)
+        served = httpx.get(f"{url}/models").json()["models"]
+        assert {model["name"] for model in served} == {"mnist", "fashion-mnist"}
+        result = {}
+        thread = post_slowly(url, digit_png(), 2, result)
+        time.sleep(0.5)
+        started = time.monotonic()
+        sh("docker", "stop", "-t", str(grace), name)
+        stopped = time.monotonic() - started
+        thread.join()
+        state = json.loads(sh("docker", "inspect", name).stdout)[0]["State"]
+        print(
+            f"  SIGTERM mid-upload: request {result['response'].status_code}, "
+            f"exit {state['ExitCode']} in {stopped:.1f} s"
+        )
+        assert result["response"].status_code == 200
+        assert state["ExitCode"] == 0 and not state["OOMKilled"] and stopped < grace
+    finally:
+        sh("docker", "rm", "-f", name, check=False)
 
 
 def test_compose_serves_trains_and_switches_model(checkout):
