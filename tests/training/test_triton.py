@@ -1,11 +1,27 @@
 """`vae-train export --triton-dir`: a Triton model repository whose configurations parse with
 Triton's own model-configuration protobuf (shipped in tritonclient) and match the ONNX graphs."""
 
+import importlib.util
+from pathlib import Path
+
 import onnx
+import tritonclient
 from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2
 
 from training.cli import main
+
+
+def triton_model_config():
+    """Triton's ModelConfig message, loaded from its own file: importing tritonclient.grpc registers
+    Triton's service protos, which clash in protobuf's pool with the kserve SDK's copies of them."""
+    path = Path(tritonclient.__file__).parent / "grpc" / "model_config_pb2.py"
+    spec = importlib.util.spec_from_file_location("triton_model_config_pb2", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+model_config_pb2 = triton_model_config()
 
 
 def test_export_writes_a_triton_repository_that_triton_can_read(trained_run, tmp_path, capfd):
