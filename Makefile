@@ -39,7 +39,7 @@ test: $(VENV)/.dev  ## set up, then lint and run the test suite (no containers)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-test-all: $(VENV)/.dev  ## the suite plus the slow, full-data checks
+test-all: $(VENV)/.dev  ## the suite plus the slow, full-data checks and the browser tests
 	$(BIN)/pytest -m "not container"
 
 container-check: $(VENV)/.dev  ## build and run the images for real (needs a container engine)
@@ -51,6 +51,7 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.photos --smoke
 	$(BIN)/python -m benchmarks.repository --smoke
 	$(BIN)/python -m benchmarks.client_folder --smoke
+	$(BIN)/python -m benchmarks.explorer --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -28,7 +28,7 @@ from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-GRAPH_FILES = ("encoder.onnx", "decoder.onnx", "model.json")
+MODEL_FILES = ("encoder.onnx", "decoder.onnx", "reference.bin", "model.json")
 
 
 def repository(folder: Path, count: int) -> Path:
@@ -77,7 +77,7 @@ def swap_under_load(digit: bytes, seconds: int, swaps: int) -> None:
                 time.sleep(seconds / (swaps + 2))
                 for index in range(swaps):
                     source = MODELS / ("fashion-mnist" if index % 2 == 0 else "mnist")
-                    for name in GRAPH_FILES:
+                    for name in MODEL_FILES:
                         shutil.copyfile(source / name, root / "mnist" / name)
                     started = time.perf_counter()
                     response = httpx.post(f"{server.url}/v2/repository/models/mnist/load", timeout=30)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from contract.geometry import SIDE, Recipe
+from contract.reference import LAYOUT, REFERENCE_FILE
 
 DESCRIPTION_FILE = "model.json"
 ENCODER_FILE = "encoder.onnx"
@@ -43,6 +44,15 @@ class NoveltyReference(BaseModel):
     test_quantiles: list[float] = Field(min_length=2, description="The test images' scores at evenly spaced quantiles.")
 
 
+class ReferenceSet(BaseModel):
+    """The test images' posterior and labels, for the explorer page (contract.reference)."""
+
+    file: str = REFERENCE_FILE
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    count: PositiveInt
+    layout: str = LAYOUT
+
+
 class ModelDescription(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -56,6 +66,7 @@ class ModelDescription(BaseModel):
     preprocessing: Preprocessing
     likelihood: Likelihood
     novelty: NoveltyReference
+    reference: ReferenceSet | None = Field(None, description="The test set on the latent plane; older folders lack it.")
     training: dict = Field(description="The full training configuration (vae-train's options).")
     data_sha256: dict[str, str] = Field(description="SHA-256 of each decompressed data file trained and tested on.")
     metrics: dict = Field(description="Test-set figures and how they were computed.")

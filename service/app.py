@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import docs, errors
+from service import docs, errors, page
 from service.config import Settings
 from service.middleware import Limits, RequestContext, RequireApiKey
 from service.repository import ModelRepository
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     errors.install(app)
     docs.install(app, requires_key=settings.api_key is not None)
+    page.install(app)
     # Not include_router: FastAPI 0.165 resolves an included router's routes on every request
     # (7% of a /sample in process); taking the routes over resolves them once.
     per_model = APIRouter(prefix=MODEL_PREFIX, dependencies=[Depends(model_in_path)])

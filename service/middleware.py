@@ -14,6 +14,7 @@ from service.config import Settings
 from service.docs import is_public
 from service.errors import Problem, error_document
 from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
+from service.page import is_page
 
 log = logging.getLogger("service")
 
@@ -185,7 +186,8 @@ class RequireApiKey:
 
     @staticmethod
     def _exempt(scope: Scope) -> bool:
-        return scope["path"] in PROBE_PATHS or is_public(scope["path"]) or scope["method"] == "OPTIONS"
+        path = scope["path"]
+        return path in PROBE_PATHS or is_public(path) or is_page(path) or scope["method"] == "OPTIONS"
 
     def _offered(self, scope: Scope) -> bytes:
         authorization = _header(scope, b"authorization") or ""

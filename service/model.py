@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime
 from pydantic import ValidationError
 
-from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, sha256_of
+from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, ReferenceSet, sha256_of
 from contract.geometry import IMAGE_SHAPE, Recipe
 from contract.novelty import Percentiles, elbo_at_mean
 
@@ -46,13 +46,13 @@ def _load_description(model_dir: Path) -> ModelDescription:
         raise ModelError(f"{path}: not a valid model description: {where}{first['msg']}{more}") from error
 
 
-def _verified_file(model_dir: Path, graph: Graph) -> Path:
-    path = model_dir / graph.file
+def _verified_file(model_dir: Path, listed: Graph | ReferenceSet) -> Path:
+    path = model_dir / listed.file
     try:
         digest = sha256_of(path)
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror})") from error
-    if digest != graph.sha256:
+    if digest != listed.sha256:
         raise ModelError(f"{path}: sha256 {digest[:12]}... does not match model.json; the file was changed")
     return path
 
@@ -69,6 +69,7 @@ class VAEModel:
     encoder: onnxruntime.InferenceSession
     decoder: onnxruntime.InferenceSession
     percentiles: Percentiles
+    reference: bytes | None  # contract.reference's layout, served to the explorer page as it is
 
     @property
     def id(self) -> str:
@@ -108,7 +109,13 @@ class VAEModel:
             raise ModelError(f"{model_dir}: latent sizes disagree: {sizes}")
         if list(encoder.get_inputs()[0].shape[1:]) != list(IMAGE_SHAPE):
             raise ModelError(f"{model_dir}: encoder input {encoder.get_inputs()[0].shape} is not [N, 1, 28, 28]")
-        return cls(description, encoder, decoder, Percentiles(description.novelty.test_quantiles))
+        reference = None
+        if description.reference is not None:
+            reference = _verified_file(model_dir, description.reference).read_bytes()
+            expected = description.reference.count * (8 * description.latent_size + 1)
+            if len(reference) != expected:
+                raise ModelError(f"{model_dir / description.reference.file}: {len(reference)} bytes, not {expected}")
+        return cls(description, encoder, decoder, Percentiles(description.novelty.test_quantiles), reference)
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """images (N, 1, 28, 28) float32 in [0, 1] -> mu, sigma (N, K)."""

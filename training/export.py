@@ -26,11 +26,13 @@ from contract.description import (
     ModelDescription,
     NoveltyReference,
     Preprocessing,
+    ReferenceSet,
     model_id,
     sha256_of,
 )
 from contract.geometry import SIDE, Recipe
 from contract.novelty import elbo_at_mean, reference_quantiles
+from contract.reference import REFERENCE_FILE, write_reference
 from training.config import TrainConfig
 from training.errors import ExportError
 from training.model import VAE
@@ -157,6 +159,15 @@ def novelty_reference(export_dir: Path, test_pixels: torch.Tensor, likelihood: L
     return NoveltyReference(test_images=len(images), test_quantiles=reference_quantiles(scores))
 
 
+def reference_set(export_dir: Path, test_pixels: torch.Tensor, test_labels: np.ndarray) -> ReferenceSet:
+    """The test images' mu and sigma through the ONNX encoder, as the service computes them."""
+    encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
+    mu, sigma = encoder.run(None, {"image": test_pixels.reshape(-1, 1, SIDE, SIDE).numpy()})
+    path = export_dir / REFERENCE_FILE
+    write_reference(path, mu, sigma, test_labels)
+    return ReferenceSet(sha256=sha256_of(path), count=len(mu))
+
+
 def library_versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -173,6 +184,7 @@ def export_model(
     export_dir: Path,
     published: Published,
     test_pixels: torch.Tensor,
+    test_labels: np.ndarray,
 ) -> ModelDescription:
     """Write encoder.onnx, decoder.onnx and model.json into export_dir; return the description."""
     export_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +231,7 @@ def export_model(
         encoder=encoder,
         decoder=decoder,
         novelty=novelty_reference(export_dir, test_pixels, likelihood),
+        reference=reference_set(export_dir, test_pixels, test_labels),
         metrics=published.metrics,
         parity_max_abs_difference=check_parity(export_dir, vae, test_pixels),
         versions=library_versions(),

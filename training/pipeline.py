@@ -70,4 +70,4 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     draw_all(model, test.pixels, test.mu, test.labels, classes, history, export_dir / "figures")
     recipe = framing_of(dataset.train.images) if config.recipe == "auto" else Recipe(config.recipe)
     published = Published(dataset_name(dataset, config.data_dir), dataset.sha256, classes, recipe, metrics)
-    return export_model(model, config, export_dir, published, test.pixels)
+    return export_model(model, config, export_dir, published, test.pixels, test.labels)

@@ -1,12 +1,16 @@
-"""GET /models and /models/{model}: what the service serves, and each model's description."""
+"""GET /models, /models/{model} and its reference set: what the service serves, and each model's
+description."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from contract.description import ModelDescription
+from contract.reference import LAYOUT
 from service.deps import repository, serving
+from service.errors import Problem
 from service.params import no_query
 from service.responses import ERRORS, JSONResponse
 
@@ -74,8 +78,28 @@ async def default_model(request: Request) -> JSONResponse:
     summary="A model's description (model.json)",
     response_model=ModelDescription,
     responses={404: ERRORS[404], 503: ERRORS[503]},
-    dependencies=[],
 )
 async def named_model(request: Request, model: ModelName) -> JSONResponse:
     """As GET /model, for the model the path names."""
     return _description(request)
+
+
+@router.get(
+    f"{MODEL_PREFIX}/reference",
+    summary="A model's reference set: its test images on the latent plane",
+    response_class=Response,
+    responses={
+        200: {
+            "description": f"Binary, {LAYOUT}; the count and latent size are in the model's description.",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: ERRORS[404],
+        503: ERRORS[503],
+    },
+)
+async def reference(request: Request, model: ModelName) -> Response:
+    no_query(request)
+    served = serving(request).inference.model
+    if served.reference is None:
+        raise Problem(404, f"model {model!r} has no reference set; export it again with this version of vae-train")
+    return Response(served.reference, media_type="application/octet-stream")

@@ -21,6 +21,13 @@ def test_loads_and_answers(model_dir):
     assert model.latent_size == 2
 
 
+def test_a_tampered_reference_set_is_refused(model_copy):
+    with (model_copy / "reference.bin").open("ab") as file:
+        file.write(b"\0")
+    with pytest.raises(ModelError, match="reference.bin: sha256 .* does not match"):
+        VAEModel.load(model_copy, threads=1)
+
+
 def test_missing_description(tmp_path):
     with pytest.raises(ModelError, match="model.json: missing"):
         VAEModel.load(tmp_path, threads=1)

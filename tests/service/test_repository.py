@@ -1,11 +1,13 @@
 """Several models in one service: per-model routes, the default model, and loading, reloading and
 unloading without a restart (the protocol's repository extension)."""
 
+import json
 import shutil
 import threading
 import time
 
 import httpx
+import numpy as np
 import pytest
 
 from harness.bodies import png
@@ -52,6 +54,26 @@ def test_every_model_is_served_under_its_name_and_the_default_unprefixed(reposit
         )
         assert sample.json()["model_id"] == ids["fashion-mnist"]
         assert client.get("/readyz").json()["models"] == ids
+
+
+def test_each_model_serves_its_reference_set(repository):
+    with make_repository_client(repository) as client:
+        for name in ("mnist", "fashion-mnist"):
+            description = client.get(f"/models/{name}").json()
+            response = client.get(f"/models/{name}/reference")
+            assert response.headers["content-type"] == "application/octet-stream"
+            count = description["reference"]["count"]
+            assert len(response.content) == count * (8 * description["latent_size"] + 1)
+            labels = np.frombuffer(response.content[-count:], np.uint8)
+            assert set(labels) == set(range(len(description["classes"])))
+
+
+def test_a_model_without_a_reference_set_says_so(repository):
+    description = json.loads((repository / "mnist" / "model.json").read_text())
+    del description["reference"]
+    (repository / "mnist" / "model.json").write_text(json.dumps(description))
+    with make_repository_client(repository) as client:
+        assert_problem(client.get("/models/mnist/reference"), 404, "has no reference set")
 
 
 def test_an_unknown_model_is_a_404_that_lists_the_names(repository):
@@ -132,7 +154,7 @@ def test_swapping_a_model_under_load_fails_no_request(repository, digit):
         for thread in clients:
             thread.start()
         for source in ("fashion-mnist", "mnist"):
-            for name in ("encoder.onnx", "decoder.onnx", "model.json"):
+            for name in ("encoder.onnx", "decoder.onnx", "reference.bin", "model.json"):
                 shutil.copyfile(MODELS / source / name, repository / "mnist" / name)
             assert httpx.post(f"{server.url}/v2/repository/models/mnist/load", timeout=30).status_code == 200
             answered_before = len(answers)

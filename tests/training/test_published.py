@@ -6,8 +6,10 @@ import numpy as np
 import onnxruntime
 import torch
 
+from contract.description import sha256_of
 from contract.geometry import Recipe
 from contract.novelty import elbo_at_mean
+from contract.reference import read_reference
 from tests.conftest import FASHION_MNIST
 from training.config import TrainConfig
 from training.data import framing_of, load_dataset
@@ -46,3 +48,17 @@ def test_digits_and_clothes_get_their_own_recipe(sample_data_dir):
     assert framing_of(load_dataset(sample_data_dir).train.images) is Recipe.digit
     if FASHION_MNIST.is_dir():
         assert framing_of(load_dataset(FASHION_MNIST).train.images[:2000]) is Recipe.object
+
+
+def test_the_reference_set_is_the_test_set_through_the_encoder(trained_run, sample_data_dir):
+    folder = trained_run / "model"
+    description = json.loads((folder / "model.json").read_text())
+    reference = description["reference"]
+    test = load_dataset(sample_data_dir).test
+    mu, sigma, labels = read_reference(folder / reference["file"], reference["count"], description["latent_size"])
+    encoder = onnxruntime.InferenceSession(folder / "encoder.onnx")
+    expected_mu, expected_sigma = encoder.run(None, {"image": (test.images[:, None] / np.float32(255))})
+    np.testing.assert_array_equal(labels, test.labels)
+    np.testing.assert_allclose(mu, expected_mu, atol=1e-6)
+    np.testing.assert_allclose(sigma, expected_sigma, atol=1e-6)
+    assert reference["sha256"] == sha256_of(folder / reference["file"])

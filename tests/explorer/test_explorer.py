@@ -1,0 +1,162 @@
+"""The latent explorer in a real browser (Debian's chromium, driven by Playwright) against the real
+server: real pointer events, real MNIST digits, and the page's answers checked against the API's."""
+
+import base64
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from harness.bodies import png
+from harness.pictures import photographed
+from harness.server import running_server
+from training.data import load_dataset
+
+pytestmark = pytest.mark.browser
+
+PAGE_WEIGHT_LIMIT = 500_000
+
+
+def dark_pixels(page) -> int:
+    """Pixels of the map that are neither white nor the prior's grey: the points and overlays."""
+    return page.evaluate(
+        """() => {
+            const canvas = document.getElementById("map");
+            const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            let count = 0;
+            for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] < 600) count++;
+            return count;
+        }"""
+    )
+
+
+def map_point(page, u: float, v: float) -> tuple[float, float]:
+    """Where the plane's (u, v) is on the screen."""
+    x, y = page.evaluate("([u, v]) => window.explorerMap.toScreen(u, v)", [u, v])
+    box = page.locator("#map").bounding_box()
+    return box["x"] + x, box["y"] + y
+
+
+def wait_until_landed(page, mu: list[float]) -> None:
+    page.wait_for_function(
+        """(expected) => {
+            const shown = JSON.parse(document.getElementById("landed").dataset.mu || "null");
+            return shown !== null && shown.every((value, k) => Math.abs(value - expected[k]) < 1e-6);
+        }""",
+        arg=mu,
+    )
+
+
+def test_the_map_shows_the_test_set_by_class_and_the_page_is_light(page, server, tmp_path):
+    classes = page.locator("#legend label")
+    assert classes.count() == 10 and classes.first.inner_text().strip() == "0"
+    drawn = dark_pixels(page)
+    assert drawn > 5_000  # 10,000 points
+    classes.nth(1).locator("input").uncheck()  # hide the ones
+    page.wait_for_timeout(100)
+    assert dark_pixels(page) < drawn
+    page.screenshot(path=tmp_path / "map.png")
+    weights = page.evaluate(
+        "() => performance.getEntriesByType('resource')"
+        ".filter(e => !e.name.includes('/models')).map(e => e.encodedBodySize)"
+    )
+    document = page.evaluate("() => performance.getEntriesByType('navigation')[0].encodedBodySize")
+    assert document + sum(weights) < PAGE_WEIGHT_LIMIT
+
+
+def test_pointing_decodes_live_and_clicking_pins(page, server):
+    x, y = map_point(page, 1.0, -0.5)
+    page.mouse.move(x, y)
+    page.wait_for_function("() => document.getElementById('preview').dataset.shown")
+    shown = json.loads(page.locator("#preview").get_attribute("data-z"))
+    np.testing.assert_allclose(shown, [1.0, -0.5], atol=0.05)
+    expected = httpx.post(f"{server.url}/decode", json={"z": shown}, headers={"Accept": "application/json"}).json()
+    assert page.locator("#preview").get_attribute("src").endswith(expected["images"][0]["png_base64"])
+    page.mouse.click(x, y)
+    page.wait_for_selector("#pins figure")
+    assert "pin" in page.locator("#walk-ends").inner_text()
+
+
+def test_a_drawn_digit_lands_where_the_api_puts_it(page, server):
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    for step in range(1, 11):  # a stroke down the middle: a one
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.15 + 0.07 * step))
+    page.mouse.up()
+    page.wait_for_selector("#landed:not([hidden])")
+    page.wait_for_selector("#nearest figure")
+    drawn = base64.b64decode(page.evaluate("() => document.getElementById('pad').toDataURL('image/png').split(',')[1]"))
+    expected = httpx.post(f"{server.url}/encode", content=drawn, headers={"Content-Type": "image/png"}).json()
+    np.testing.assert_allclose(json.loads(page.locator("#landed").get_attribute("data-mu")), expected["mu"], atol=1e-6)
+    assert page.locator("#nearest figure").count() == 5
+    assert page.locator("#nearest figcaption").first.inner_text() == "1"  # its neighbours are ones
+    assert "% of test images score lower" in page.locator("#novelty").inner_text()
+
+
+def test_a_photo_uploaded_or_dropped_lands_where_the_api_puts_it(page, server, sample_data_dir):
+    test = load_dataset(sample_data_dir).test
+    photo = photographed()(test.images[3], np.random.default_rng(0))  # a real digit, photographed
+    expected = httpx.post(f"{server.url}/encode", content=photo, headers={"Content-Type": "image/jpeg"}).json()["mu"]
+    page.locator("#upload").set_input_files({"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": photo})
+    wait_until_landed(page, expected)
+    clean = png(test.images[4])
+    dropped = page.evaluate_handle(
+        """(data) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "digit.png", { type: "image/png" }));
+            return transfer;
+        }""",
+        base64.b64encode(clean).decode(),
+    )
+    page.dispatch_event("#map", "drop", {"dataTransfer": dropped})
+    expected = httpx.post(f"{server.url}/encode", content=clean, headers={"Content-Type": "image/png"}).json()["mu"]
+    wait_until_landed(page, expected)
+
+
+def test_walk_sample_and_manifold(page, server):
+    for u, v in ((-2.0, 0.0), (2.0, 0.5)):
+        page.mouse.click(*map_point(page, u, v))
+    page.locator("#steps").fill("6")
+    page.locator("#walk").click()
+    page.wait_for_selector("#strip figure >> nth=5")
+    page.locator("#seed").fill("42")
+    page.locator("#count").fill("4")
+    page.locator("#sample").click()
+    page.wait_for_selector("#samples figure >> nth=3")
+    assert "seed 42" in page.locator("#seed-used").inner_text()
+    expected = httpx.post(f"{server.url}/sample", json={"n": 4, "seed": 42}, headers={"Accept": "application/json"})
+    captions = page.locator("#samples figcaption").all_inner_texts()
+    assert captions[0] == "(" + ", ".join(f"{value:.2f}" for value in expected.json()["images"][0]["z"]) + ")"
+    before = dark_pixels(page)
+    page.locator("#manifold").check()
+    page.wait_for_function("() => window.explorerMap.manifold !== null")
+    page.wait_for_timeout(100)
+    assert dark_pixels(page) > before
+
+
+def test_the_model_switcher_changes_the_map(page):
+    page.locator("#model").select_option("fashion-mnist")
+    page.wait_for_function("() => document.querySelector('#legend label')?.innerText.includes('T-shirt/top')")
+    assert "fashion-mnist" in page.locator("#status").inner_text()
+
+
+def test_the_api_key_is_asked_once_and_kept_out_of_urls(browser):
+    with running_server(None, VAE_API_KEY="s3cret") as server:
+        context = browser.new_context()
+        page = context.new_page()
+        urls = []
+        page.on("request", lambda request: urls.append(request.url))
+        page.goto(server.url)
+        page.wait_for_selector("#key-dialog[open]")
+        page.locator("#key").fill("s3cret")
+        page.locator("#key-form button").click()
+        page.wait_for_selector("#map[data-painted]")
+        assert page.evaluate("() => sessionStorage.getItem('vae-api-key')") == "s3cret"
+        assert not any("s3cret" in url for url in urls)
+        page.reload()  # the same tab keeps the key for the session
+        page.wait_for_selector("#map[data-painted]")
+        assert not page.locator("#key-dialog[open]").count()
+        context.close()
