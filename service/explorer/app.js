@@ -131,23 +131,25 @@ function buildSliders(size) {
 // --- point to see: at most one decode in flight; the latest position wins ------------------------
 
 let hovering = false;
-let latest = null;
+let latest = null; // {z, at}: the newest position not yet sent, and when the pointer got there
 let shown = 0;
 
 function hover([u, v]) {
-  latest = state.plane.lift(u, v);
-  $("coordinates").textContent = `z = ${format(latest)}`;
+  latest = { z: state.plane.lift(u, v), at: performance.now() };
+  $("coordinates").textContent = `z = ${format(latest.z)}`;
   if (!hovering) decodeLatest();
 }
 
 async function decodeLatest() {
-  const z = latest;
+  const { z, at } = latest;
   latest = null;
   hovering = true;
   try {
     const [image] = await api.decode(state.model, [z]);
     const preview = $("preview");
     preview.src = pngOf(image.png_base64);
+    await preview.decode();
+    performance.measure("pointer-to-image", { start: at }); // read by benchmarks/explorer.py
     preview.dataset.z = JSON.stringify(z);
     preview.dataset.shown = String(++shown);
   } catch (error) {
