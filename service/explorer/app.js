@@ -31,16 +31,19 @@ function thumbnail(base64, caption) {
   return figure;
 }
 
-function status(message) {
+function status(message, isError = false) {
   $("status").textContent = message;
+  $("status").classList.toggle("error", isError);
 }
 
 function report(error) {
   if (error.status === 401) {
     $("key-dialog").showModal();
-    status("This service needs an API key.");
+    status("This service needs an API key.", true);
+  } else if (error.status) {
+    status(`The service said: ${error.detail}`, true);
   } else {
-    status(error.detail || error.message);
+    status(`Cannot reach the service (${error.message}).`, true);
   }
 }
 

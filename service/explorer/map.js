@@ -95,6 +95,24 @@ export class LatentMap {
       drag = null;
     });
     canvas.addEventListener("pointerleave", () => onLeave());
+    // By keyboard: arrows move a cursor (decoded as the pointer is), Enter pins, + and - zoom.
+    canvas.addEventListener("keydown", (event) => {
+      const step = 20 / this.view.scale;
+      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+      this.cursor = this.cursor || [this.view.cx, this.view.cy];
+      if (moves[event.key]) {
+        this.cursor = [this.cursor[0] + moves[event.key][0], this.cursor[1] + moves[event.key][1]];
+        onHover(this.cursor);
+      } else if (event.key === "Enter") {
+        onClick(this.cursor);
+      } else if (event.key === "+" || event.key === "-") {
+        this.view.scale *= event.key === "+" ? 1.25 : 0.8;
+      } else {
+        return;
+      }
+      event.preventDefault();
+      this.redraw();
+    });
     canvas.addEventListener("wheel", (event) => {
       event.preventDefault();
       const rect = canvas.getBoundingClientRect();
@@ -118,6 +136,7 @@ export class LatentMap {
     if (this.manifold) this._drawManifold(g);
     if (this.points) this._drawPoints(g);
     for (const marker of this.markers) this._drawMarker(g, marker);
+    if (this.cursor && document.activeElement === this.canvas) this._drawCursor(g);
     if (this.points && !this.painted) {
       this.painted = true;
       performance.mark("map-painted");
@@ -164,6 +183,16 @@ export class LatentMap {
       g.fillStyle = this.colours[label % this.colours.length];
       g.fillRect(x - radius, y - radius, 2 * radius, 2 * radius);
     }
+  }
+
+  _drawCursor(g) {
+    const [x, y] = this.toScreen(...this.cursor);
+    g.strokeStyle = "#1f4e9c";
+    g.lineWidth = 2;
+    g.beginPath();
+    g.moveTo(x - 10, y); g.lineTo(x + 10, y);
+    g.moveTo(x, y - 10); g.lineTo(x, y + 10);
+    g.stroke();
   }
 
   _drawMarker(g, marker) {

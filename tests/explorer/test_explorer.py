@@ -78,13 +78,19 @@ def test_pointing_decodes_live_and_clicking_pins(page, server):
     assert "pin" in page.locator("#walk-ends").inner_text()
 
 
-def test_a_drawn_digit_lands_where_the_api_puts_it(page, server):
+def stroke(page, points: list[tuple[float, float]]) -> None:
+    """One stroke on the pad through points given as fractions of its width and height."""
     box = page.locator("#pad").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
+    page.mouse.move(*at[0])
     page.mouse.down()
-    for step in range(1, 11):  # a stroke down the middle: a one
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.15 + 0.07 * step))
+    for point in at[1:]:
+        page.mouse.move(*point, steps=3)
     page.mouse.up()
+
+
+def test_a_drawn_one_lands_where_the_api_puts_it_among_the_ones(page, server):
+    stroke(page, [(0.5, 0.15 + 0.07 * step) for step in range(11)])  # one stroke down the middle
     page.wait_for_selector("#landed:not([hidden])")
     page.wait_for_selector("#nearest figure")
     drawn = base64.b64decode(page.evaluate("() => document.getElementById('pad').toDataURL('image/png').split(',')[1]"))
@@ -93,6 +99,37 @@ def test_a_drawn_digit_lands_where_the_api_puts_it(page, server):
     assert page.locator("#nearest figure").count() == 5
     assert page.locator("#nearest figcaption").first.inner_text() == "1"  # its neighbours are ones
     assert "% of test images score lower" in page.locator("#novelty").inner_text()
+
+
+def test_a_drawn_zero_lands_among_the_zeros(page):
+    loop = [(0.5 + 0.22 * np.sin(angle), 0.5 - 0.32 * np.cos(angle)) for angle in np.linspace(0, 2 * np.pi, 40)]
+    stroke(page, loop)
+    page.wait_for_selector("#nearest figure")
+    assert page.locator("#nearest figcaption").all_inner_texts().count("0") >= 4
+
+
+def test_hovering_changes_the_image(page):
+    images = []
+    for u, v in ((-2.0, -1.0), (1.5, 1.5)):
+        page.mouse.move(*map_point(page, u, v))
+        page.wait_for_function(f"() => Number(document.getElementById('preview').dataset.shown) >= {len(images) + 1}")
+        images.append(page.locator("#preview").get_attribute("src"))
+    assert images[0] != images[1]
+
+
+def test_the_keyboard_reaches_the_map(page):
+    page.locator("#map").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.getElementById('preview').dataset.shown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#pins figure")
+
+
+def test_an_error_from_the_service_is_shown_in_words(page, console):
+    console.expected.append("status of 415")
+    page.locator("#upload").set_input_files({"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"})
+    page.wait_for_function("() => document.getElementById('status').classList.contains('error')")
+    assert "not an image in an accepted format" in page.locator("#status").inner_text()
 
 
 def test_a_photo_uploaded_or_dropped_lands_where_the_api_puts_it(page, server, sample_data_dir):
@@ -127,6 +164,11 @@ def test_walk_sample_and_manifold(page, server):
     page.locator("#sample").click()
     page.wait_for_selector("#samples figure >> nth=3")
     assert "seed 42" in page.locator("#seed-used").inner_text()
+    first = page.locator("#samples img").first.get_attribute("src")
+    page.locator("#samples").evaluate("element => element.replaceChildren()")
+    page.locator("#sample").click()  # the same seed again: the same draw
+    page.wait_for_selector("#samples figure >> nth=3")
+    assert page.locator("#samples img").first.get_attribute("src") == first
     expected = httpx.post(f"{server.url}/sample", json={"n": 4, "seed": 42}, headers={"Accept": "application/json"})
     captions = page.locator("#samples figcaption").all_inner_texts()
     assert captions[0] == "(" + ", ".join(f"{value:.2f}" for value in expected.json()["images"][0]["z"]) + ")"
@@ -135,6 +177,15 @@ def test_walk_sample_and_manifold(page, server):
     page.wait_for_function("() => window.explorerMap.manifold !== null")
     page.wait_for_timeout(100)
     assert dark_pixels(page) > before
+
+
+@pytest.mark.parametrize("page", [390], indirect=True)
+def test_the_layout_holds_at_a_phones_width(page):
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    box = page.locator("#map").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 250
+    assert page.locator("#pad").is_visible() and page.locator("#sample").is_visible()
+    assert dark_pixels(page) > 5_000
 
 
 def test_the_model_switcher_changes_the_map(page):
