@@ -18,26 +18,10 @@ DEFAULT_BATCH = 64  # the service's default VAE_MAX_BATCH
 
 
 class _Base:
-    def __init__(
-        self,
-        url: str,
-        api_key: str | None,
-        model: str | None,
-        retries: int,
-        backoff: float,
-        batch_size: int,
-    ):
-        self.url = url.rstrip("/")
-        self.model = model  # None: the service's default model
-        self.retries = retries
-        self.backoff = backoff
-        self.batch_size = batch_size
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    """What both clients hold; they differ in how they send. `model` picks a served model by name
+    (None: the service's default); `retries` bounds the retries of a 503 or a failed connection."""
 
-
-class Client(_Base):
-    """Blocking client. `model` picks a served model by name; `retries` bounds the retries of a 503
-    or a failed connection; errors raise VAEError subclasses carrying the problem details."""
+    _http_class: type[httpx.Client] | type[httpx.AsyncClient]
 
     def __init__(
         self,
@@ -49,10 +33,21 @@ class Client(_Base):
         retries: int = 3,
         backoff: float = 0.25,
         batch_size: int = DEFAULT_BATCH,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ):
-        super().__init__(url, api_key, model, retries, backoff, batch_size)
-        self._http = httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout, transport=transport)
+        self.url = url.rstrip("/")
+        self.model = model
+        self.retries = retries
+        self.backoff = backoff
+        self.batch_size = batch_size
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = self._http_class(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+
+class Client(_Base):
+    """Blocking client; errors raise VAEError subclasses carrying the problem details."""
+
+    _http_class = httpx.Client
 
     def _send(self, call: Call):
         for attempt in range(self.retries + 1):
@@ -108,20 +103,7 @@ class AsyncClient(_Base):
     """As Client, for asyncio: `await client.encode(...)`. The batches of a long list of pictures
     are sent concurrently."""
 
-    def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        *,
-        api_key: str | None = None,
-        model: str | None = None,
-        timeout: float = 30.0,
-        retries: int = 3,
-        backoff: float = 0.25,
-        batch_size: int = DEFAULT_BATCH,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ):
-        super().__init__(url, api_key, model, retries, backoff, batch_size)
-        self._http = httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=timeout, transport=transport)
+    _http_class = httpx.AsyncClient
 
     async def _send(self, call: Call):
         for attempt in range(self.retries + 1):

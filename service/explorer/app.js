@@ -238,16 +238,21 @@ $("clear").addEventListener("click", () => pad.clear());
 
 // --- walk, sample, manifold ---------------------------------------------------------------------
 
+/** The decoded images' points on the map, in place of the earlier ones of their kind. */
+function mark(kind, images) {
+  map.markers = map.markers.filter((marker) => marker.kind !== kind);
+  for (const image of images) {
+    const [u, v] = state.plane.project(image.z);
+    map.markers.push({ u, v, kind });
+  }
+  map.redraw();
+}
+
 $("walk").addEventListener("click", async () => {
   const [start, end] = state.ends.map((item) => item.z);
   try {
     const answer = await api.interpolate(state.model, start, end, Number($("steps").value), $("path").value);
-    map.markers = map.markers.filter((marker) => marker.kind !== "walk");
-    for (const image of answer.images) {
-      const [u, v] = state.plane.project(image.z);
-      map.markers.push({ u, v, kind: "walk" });
-    }
-    map.redraw();
+    mark("walk", answer.images);
     $("strip").replaceChildren(...answer.images.map((image) => thumbnail(image.png_base64, format(image.z))));
   } catch (error) {
     report(error);
@@ -258,12 +263,7 @@ $("sample").addEventListener("click", async () => {
   const seedText = $("seed").value.trim();
   try {
     const answer = await api.sample(state.model, Number($("count").value), seedText === "" ? null : Number(seedText), Number($("temperature").value));
-    map.markers = map.markers.filter((marker) => marker.kind !== "sample");
-    for (const image of answer.images) {
-      const [u, v] = state.plane.project(image.z);
-      map.markers.push({ u, v, kind: "sample" });
-    }
-    map.redraw();
+    mark("sample", answer.images);
     $("samples").replaceChildren(...answer.images.map((image) => thumbnail(image.png_base64, format(image.z))));
     $("seed-used").textContent = `seed ${answer.seed}: enter it for the same draw`;
   } catch (error) {
