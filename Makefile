@@ -52,6 +52,7 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.repository --smoke
 	$(BIN)/python -m benchmarks.client_folder --smoke
 	$(BIN)/python -m benchmarks.explorer --smoke
+	$(BIN)/python -m benchmarks.compare --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,7 +2,9 @@
 
 - no-op endpoints that read the same request as each real endpoint and return a fixed body of the
   same size: the ceiling of what FastAPI on uvicorn can do with that traffic;
-- the naive path: multipart -> PIL -> torch eager, one model call per request.
+- the naive path: multipart -> PIL -> torch eager, one model call per request;
+- a bare ASGI no-op under the same uvicorn (create_bare_app): it reads the body and answers a
+  same-size response, the cost of Python and the HTTP server alone.
 Fixed bodies come from a JSON file named by VAE_BENCH_FIXTURES ({"encode": str, "png": base64}).
 """
 
@@ -62,3 +64,23 @@ def create_app() -> FastAPI:
         )
 
     return app
+
+
+def create_bare_app():
+    """An ASGI app with no framework: read the body, answer the /encode response's bytes."""
+    body = json.loads(open(os.environ["VAE_BENCH_FIXTURES"]).read())["encode"].encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+

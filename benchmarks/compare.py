@@ -1,0 +1,205 @@
+"""The service beside the servers a user would pick instead, and beside two ceilings, in one run.
+
+    python -m benchmarks.compare [--seconds 4] [--rounds 3] [--smoke]
+
+Every variant serves the bundled encoder on one core (taskset, core 0; wrk on core 1), one worker,
+and answers the same request: a 28x28 MNIST PNG as a multipart file (the Open Inference Protocol
+variants take the same digit as an FP32 tensor in JSON). The peers run in their own environments
+(benchmarks/peers) with the same Pillow decode and the same ONNX file:
+- LitServe, max batch 1 and max batch 8 (batch timeout 1 ms);
+- BentoML 1.4, one worker;
+- MLServer, adaptive batching (max batch 8, 1 ms), against the service's v2 route;
+and two ceilings under the same uvicorn: the bare ASGI no-op (reads the body, answers as many bytes
+as the service) and the FastAPI no-op; and the naive path (multipart -> Pillow -> torch eager).
+The service runs as deployed: request logs on, written to a file. Variants run in turn, round
+after round, at 1, 8 and 64 connections; medians of the rounds are printed.
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+from benchmarks.load import Load, Result, run_wrk
+from benchmarks.peers.environments import bin_of, version_of
+from benchmarks.serving import BASELINE_COMMAND, LOAD_CORE, ROOT, SERVER_CORE
+from harness.bodies import MULTIPART_TYPE, multipart, png
+from harness.server import free_port
+from training.data import load_dataset
+
+PEERS = ROOT / "benchmarks" / "peers"
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """The encoder's batch-size histogram so far: (sum of sizes, number of calls)."""
+    text = httpx.get(url + "/metrics").text
+    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{[^}]*graph="encoder"\} (\S+)', text))
+    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{[^}]*graph="encoder"\} (\S+)', text))
+    return total, count
+
+
+@contextmanager
+def running(command: list, load: Load, env: dict, log: Path | None):
+    """launched() on free ports: yields (url, pid)."""
+    port = free_port()
+    env = {key: value.format(port=port, grpc=free_port()) for key, value in env.items()}
+    url = f"http://127.0.0.1:{port}"
+    with launched([str(part).format(port=port) for part in command], load, url, env, log) as pid:
+        yield url, pid
+
+
+def write_fixtures(path: Path, service_url: str, digit: bytes) -> None:
+    """The bodies the no-op baselines answer with, and the model shape of the naive path."""
+    with httpx.Client(base_url=service_url) as http:
+        encoded = http.post("/encode", content=digit, headers={"Content-Type": "image/png"}).text
+        decoded = http.post("/decode", json={"z": [0.25, -0.5]}).content
+        vae = http.get("/model").json()["training"]["vae"]
+    path.write_text(json.dumps({"encode": encoded, "png": base64.b64encode(decoded).decode(), "vae": vae}))
+
+
+@contextmanager
+def launched(command: list, probe: Load, url: str, env: dict, log: Path | None):
+    """The server on SERVER_CORE, once a real request succeeds; stopped with its children."""
+    output = log.open("a") if log else subprocess.DEVNULL
+    process = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *command],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        stdout=output,
+        stderr=output,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {process.returncode}")
+            try:
+                headers = dict(probe.headers)
+                if (
+                    httpx.request(
+                        probe.method, url + probe.path, content=probe.body, headers=headers, timeout=5
+                    ).status_code
+                    == 200
+                ):
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command} did not answer within 120 s")
+            time.sleep(0.2)
+        yield process.pid
+    finally:
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.terminate()
+        for child in children:
+            child.terminate()
+        process.wait(30)
+        psutil.wait_procs(children, timeout=10)
+        if log:
+            output.close()
+
+
+def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tuple[list, Load, dict]]:
+    """name -> (command, request, environment), "{port}" and "{grpc}" filled in at launch."""
+    form = multipart([digit])
+    upload = (("Content-Type", MULTIPART_TYPE),)
+    tensor = {"name": "image", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": pixels.reshape(-1).tolist()}
+    infer = json.dumps({"inputs": [tensor]}).encode()
+    as_json = (("Content-Type", "application/json"),)
+    service = [sys.executable, "-m", "service", "--port", "{port}"]
+    baseline = [*BASELINE_COMMAND, "--port", "{port}"]
+    bare = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_app", *BASELINE_COMMAND[4:], "--port", "{port}"]
+    litserve = [bin_of("litserve") / "python", "-m", "benchmarks.peers.litserve_server", "--port", "{port}"]
+    bentoml = [bin_of("bentoml") / "bentoml", "serve", "benchmarks.peers.bentoml_service:Encoder", "--port", "{port}"]
+    mlserver = [bin_of("mlserver") / "mlserver", "start", PEERS / "mlserver"]
+    fixed = {"VAE_BENCH_FIXTURES": str(fixtures)}
+    return {
+        "service": (service, Load("POST", "/encode", form, upload), {}),
+        "service, raw PNG": (service, Load("POST", "/encode", digit, (("Content-Type", "image/png"),)), {}),
+        "bare ASGI no-op": (bare, Load("POST", "/", form, upload), fixed),
+        "FastAPI no-op": (baseline, Load("POST", "/noop/multipart", form, upload), fixed),
+        "naive": (baseline, Load("POST", "/naive/encode", form, upload), fixed),
+        "LitServe, batch 1": (litserve, Load("POST", "/predict", form, upload), {}),
+        "LitServe, batch 8": ([*litserve, "--max-batch", "8"], Load("POST", "/predict", form, upload), {}),
+        "BentoML": (bentoml, Load("POST", "/encode", form, upload), {}),
+        "service, v2": (service, Load("POST", "/v2/models/mnist-encoder/infer", infer, as_json), {}),
+        "MLServer, v2": (
+            mlserver,
+            Load("POST", "/v2/models/encoder/infer", infer, as_json),
+            {"MLSERVER_HTTP_PORT": "{port}", "MLSERVER_GRPC_PORT": "{grpc}"},
+        ),
+    }
+
+
+def median(runs: list[Result]) -> dict:
+    figures = {
+        name: statistics.median(getattr(run, name) for run in runs)
+        for name in ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request")
+    }
+    return {**figures, "p99_over_p50": figures["p99_ms"] / figures["p50_ms"], "errors": sum(run.errors for run in runs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="one short round at 8 connections")
+    args = parser.parse_args()
+    seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, [1, 8, 64])
+    digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
+    images = load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images
+    digit, pixels = png(images[0]), (images[0] / np.float32(255)).reshape(1, 1, 28, 28)
+    runs: dict[tuple[str, int], list[Result]] = {}
+    batches = []
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        fixtures = scratch / "fixtures.json"
+        every = variants(digit, pixels, fixtures)
+        command, load, _ = every["service"]
+        with running(command, load, {}, None) as (url, _):
+            write_fixtures(fixtures, url, digit)  # the no-ops answer as many bytes as the service does
+        # One variant at a time on the core, round after round, so that drift hits all alike and no
+        # idle peer's background work (queues, schedulers) runs beside the one measured.
+        for _ in range(rounds):
+            for name, (command, load, env) in every.items():
+                log = scratch / "service.log" if name.startswith("service") else None  # as deployed: logs to a file
+                with running(command, load, env, log) as (url, pid):
+                    run_wrk(
+                        url, load, 8, 1, pid, LOAD_CORE
+                    )  # warm-up, not counted: first requests are slow in some peers
+                    for conns in connections:
+                        before = batch_totals(url) if name == "service" else None
+                        runs.setdefault((name, conns), []).append(run_wrk(url, load, conns, seconds, pid, LOAD_CORE))
+                        if before and conns == connections[-1]:
+                            after = batch_totals(url)
+                            batches.append((after[0] - before[0]) / max(after[1] - before[1], 1))
+    table = {key: median(key_runs) for key, key_runs in runs.items()}
+    print(
+        f"peers: LitServe {version_of('litserve')}, BentoML {version_of('bentoml')}, MLServer {version_of('mlserver')}"
+    )
+    print(
+        f"{'variant':<20}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>9}"
+        f"{'CPU us/req':>12}{'errors':>8}"
+    )
+    for (name, conns), row in table.items():
+        print(
+            f"{name:<20}{conns:>6}{row['requests_per_second']:>9.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+            f"{row['p99_over_p50']:>9.1f}{row['cpu_us_per_request']:>12.0f}{row['errors']:>8}"
+        )
+    print(f"service: mean encoder batch at {connections[-1]} connections: {statistics.median(batches):.1f}")
+
+
+if __name__ == "__main__":
+    main()
