@@ -19,7 +19,6 @@ import argparse
 import base64
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -34,20 +33,12 @@ import psutil
 
 from benchmarks.load import Load, Result, run_wrk
 from benchmarks.peers.environments import bin_of, version_of
-from benchmarks.serving import BASELINE_COMMAND, LOAD_CORE, ROOT, SERVER_CORE
+from benchmarks.serving import BASELINE_COMMAND, LOAD_CORE, ROOT, SERVER_CORE, batch_totals
 from harness.bodies import MULTIPART_TYPE, multipart, png
 from harness.server import free_port
 from training.data import load_dataset
 
 PEERS = ROOT / "benchmarks" / "peers"
-
-
-def batch_totals(url: str) -> tuple[float, float]:
-    """The encoder's batch-size histogram so far: (sum of sizes, number of calls)."""
-    text = httpx.get(url + "/metrics").text
-    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{[^}]*graph="encoder"\} (\S+)', text))
-    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{[^}]*graph="encoder"\} (\S+)', text))
-    return total, count
 
 
 @contextmanager
@@ -106,7 +97,8 @@ def launched(command: list, probe: Load, url: str, env: dict, log: Path | None):
         for child in children:
             child.terminate()
         process.wait(30)
-        psutil.wait_procs(children, timeout=10)
+        for straggler in psutil.wait_procs(children, timeout=10)[1]:  # a peer's worker left spinning on the core
+            straggler.kill()
         if log:
             output.close()
 

@@ -104,10 +104,16 @@ def worker_rss_mb(pid: int) -> list[float]:
     return [round(p.memory_info().rss / 2**20, 1) for p in workers if "python" in p.name()]
 
 
-def mean_batch_size(url: str) -> float:
+def batch_totals(url: str) -> tuple[float, float]:
+    """The encoders' batch-size histograms so far: (sum of sizes, number of calls)."""
     text = httpx.get(url + "/metrics").text
-    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{[^}]*graph="encoder"\} (\S+)', text))
-    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{[^}]*graph="encoder"\} (\S+)', text))
+    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{[^}]*graph="encoder"[^}]*\} (\S+)', text))
+    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{[^}]*graph="encoder"[^}]*\} (\S+)', text))
+    return total, count
+
+
+def mean_batch_size(url: str) -> float:
+    total, count = batch_totals(url)
     return total / count if count else 0.0
 
 

@@ -111,6 +111,9 @@ def image_responses(json_model: type[BaseModel], errors: dict = ERRORS) -> dict:
     }
 
 
+UPSCALE = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
+
+
 def check_upscale(upscale: int, limit: int) -> None:
     if upscale > limit:
         raise Problem(422, f"upscale {upscale} is over the limit of {limit}")

@@ -14,6 +14,7 @@ from service.model import Novelty, VAEModel
 from service.params import from_query, query_docs
 from service.responses import (
     IMAGE_ERRORS,
+    UPSCALE,
     JSONResponse,
     ModelInput,
     NoveltyScore,
@@ -62,14 +63,14 @@ class BatchEncoding(BaseModel):
     items: list[BatchItem] = Field(description="One per uploaded file, in upload order.")
 
 
-def novelty_of(novelty: Novelty, index: int) -> dict:
+def _novelty_of(novelty: Novelty, index: int) -> dict:
     return {"elbo": round(float(novelty.elbo[index]), 2), "percentile": round(float(novelty.percentile[index]), 2)}
 
 
 def _encodings(images: np.ndarray, assessed: Assessment, with_input: bool) -> list[dict]:
     items = []
     for index, (m, s) in enumerate(zip(assessed.mu, assessed.sigma, strict=True)):
-        item = {"mu": m, "sigma": s, "novelty": novelty_of(assessed.novelty, index)}
+        item = {"mu": m, "sigma": s, "novelty": _novelty_of(assessed.novelty, index)}
         if with_input:
             pixels = images[index, 0]
             item["model_input"] = {"pixels": pixels, "png_base64": base64.b64encode(png_bytes(pixels)).decode()}
@@ -117,7 +118,7 @@ async def encode_batch(request: Request) -> JSONResponse:
 
 
 class ReconstructParams(EncodeParams):
-    upscale: int = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
+    upscale: int = UPSCALE
 
 
 @router.post(

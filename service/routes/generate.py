@@ -15,6 +15,7 @@ from service.inference import Inference
 from service.params import from_query, from_query_and_json, json_body_docs, query_docs
 from service.responses import (
     IMAGE_ERRORS,
+    UPSCALE,
     DecodeResponse,
     InterpolateResponse,
     SampleResponse,
@@ -27,7 +28,6 @@ from service.uploads import image_request_body, model_inputs, read_images
 router = APIRouter(tags=["generate"])
 
 Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-UPSCALE = Field(1, ge=1, description="Each output pixel becomes an upscale x upscale block.")
 
 
 def _as_rows(value: object) -> object:
