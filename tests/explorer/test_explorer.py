@@ -51,6 +51,8 @@ def wait_until_landed(page, mu: list[float]) -> None:
 def test_the_map_shows_the_test_set_by_class_and_the_page_is_light(page, server, tmp_path):
     classes = page.locator("#legend label")
     assert classes.count() == 10 and classes.first.inner_text().strip() == "0"
+    count = httpx.get(f"{server.url}/models/mnist").json()["reference"]["count"]
+    assert page.evaluate("() => window.explorerMap.points.labels.length") == count
     drawn = dark_pixels(page)
     assert drawn > 5_000  # 10,000 points
     classes.nth(1).locator("input").uncheck()  # hide the ones
