@@ -96,14 +96,15 @@ async def _infer(request: Request, model_name: str, version: str | None) -> Resp
     ):
         if given is not None and given != served:
             raise ProtocolError(f"the request's {field} is {given!r}, but it was sent to {served!r}")
-    state = request.app.state
-    outputs = await half.infer(parsed.inputs, Serving(state.settings, half.inference, state.pictures))
+    known = half.signature()[1]
     requested = parsed.outputs or []
     for output in requested:
-        if output.name not in outputs:
+        if output.name not in known:
             raise ProtocolError(
-                f"unexpected inference output '{output.name}' for model '{half.name}'; it has {', '.join(outputs)}"
+                f"unexpected inference output '{output.name}' for model '{half.name}'; it has {', '.join(known)}"
             )
+    state = request.app.state
+    outputs = await half.infer(parsed.inputs, Serving(state.settings, half.inference, state.pictures))
     if requested:
         chosen = [(output.name, outputs[output.name]) for output in requested]
         binary = {output.name for output in requested if output.parameters.binary_data or parsed.binary_output}
