@@ -11,6 +11,7 @@ import pytest
 from harness.bodies import png
 from harness.pictures import photographed
 from harness.server import running_server
+from training.cli import main
 from training.data import load_dataset
 
 pytestmark = pytest.mark.browser
@@ -212,4 +213,35 @@ def test_the_api_key_is_asked_once_and_kept_out_of_urls(browser):
         page.reload()  # the same tab keeps the key for the session
         page.wait_for_selector("#map[data-painted]")
         assert not page.locator("#key-dialog[open]").count()
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def three_dimensional_model(tmp_path_factory, sample_data_dir):
+    """A quick K=3 model: the page shows its principal plane, the third axis on a slider."""
+    out = tmp_path_factory.mktemp("k3")
+    main(["train", "--data-dir", str(sample_data_dir), "--out-dir", str(out), "--epochs", "2",
+          "--vae.latent-size", "3", "--vae.hidden-sizes", "[32]", "--iw-samples", "20", "--iw-images", "20",
+          "--validation-size", "100"])  # fmt: skip
+    return out / "model"
+
+
+def test_a_larger_latent_space_is_shown_on_its_principal_plane_with_a_slider(browser, three_dimensional_model):
+    with running_server(three_dimensional_model) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(server.url)
+        page.wait_for_selector("#map[data-painted]")
+        slider = page.locator("#sliders input[type=range]")
+        assert slider.count() == 1 and page.locator("#sliders").is_visible()
+        box = page.locator("#map").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+        page.wait_for_function("() => document.getElementById('preview').dataset.shown")
+        first = json.loads(page.locator("#preview").get_attribute("data-z"))
+        assert len(first) == 3
+        slider.fill("2")
+        page.mouse.move(box["x"] + box["width"] * 0.6 + 1, box["y"] + box["height"] * 0.4)
+        page.wait_for_function("() => Number(document.getElementById('preview').dataset.shown) >= 2")
+        second = json.loads(page.locator("#preview").get_attribute("data-z"))
+        assert np.linalg.norm(np.subtract(second, first)) > 1.5  # the slider moved z off the plane
         context.close()
