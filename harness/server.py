@@ -36,7 +36,7 @@ class Server:
 def running_server(
     model_dir: Path | None, *args: str, ready_within: float = 30, cwd: Path | None = None, **env: str
 ) -> Iterator[Server]:
-    """vae-serve on a free port, ready; model_dir None serves the bundled model."""
+    """vae-serve on a free port, ready; model_dir None serves the bundled models (or VAE_MODEL_REPOSITORY)."""
     port = free_port()
     log = tempfile.TemporaryFile("w+")  # a file, not a pipe: an unread pipe fills and stalls the server
     where = ["--model-dir", str(model_dir)] if model_dir is not None else []

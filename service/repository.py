@@ -100,10 +100,13 @@ class ModelRepository:
                 raise UnknownModel(f"model {name!r} is not loaded; loaded: {', '.join(self._served) or 'none'}")
             self._reasons[name] = "unloaded"
 
+    def find(self, name: str) -> Inference | None:
+        return self._served.get(name)
+
     def get(self, name: str | None = None) -> Inference:
         """The served model by name, or the default model."""
         name = self.default_name if name is None else name
-        inference = self._served.get(name)
+        inference = self.find(name)
         if inference is None:
             raise UnknownModel(f"no model {name!r} is loaded; loaded: {', '.join(self._served) or 'none'}")
         return inference

@@ -12,7 +12,7 @@ from service.deps import Serving
 from service.images import ImageRejected, Invert
 from service.inference import Inference
 from service.protocol.tensors import BYTES, ProtocolError, Tensor
-from service.repository import ModelRepository, UnknownModel
+from service.repository import ModelRepository
 from service.uploads import Upload, model_inputs
 
 PLATFORM = "onnxruntime_onnx"
@@ -134,14 +134,11 @@ def served_names(models: ModelRepository) -> list[str]:
 def resolve(models: ModelRepository, name: str, version: str | None = None) -> Half:
     """The protocol model of that name (and version, if given); 404 naming the models there are."""
     vae, _, role = name.rpartition("-")
-    try:
-        if role not in ROLES:
-            raise UnknownModel("")
-        half = Half(vae, role, models.get(vae))
-    except UnknownModel:
-        raise ProtocolError(
-            f"Request for unknown model: '{name}' is not found; served: {', '.join(served_names(models))}", 404
-        ) from None
+    inference = models.find(vae) if role in ROLES else None
+    if inference is None:
+        served = ", ".join(served_names(models))
+        raise ProtocolError(f"Request for unknown model: '{name}' is not found; served: {served}", 404)
+    half = Half(vae, role, inference)
     if version is not None and version != half.version:
         raise ProtocolError(
             f"Request for unknown model: '{name}' version {version} is not found; loaded version: {half.version}", 404
