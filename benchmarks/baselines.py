@@ -83,4 +83,3 @@ def create_bare_app():
         await send({"type": "http.response.body", "body": body})
 
     return app
-

@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="one short round at 8 connections")
+    parser.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants alone (default: all)")
     args = parser.parse_args()
     seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, [1, 8, 64])
     digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
@@ -160,6 +161,7 @@ def main() -> None:
         fixtures = scratch / "fixtures.json"
         every = variants(digit, pixels, fixtures)
         command, load, _ = every["service"]
+        every = {name: variant for name, variant in every.items() if not args.only or name in args.only}
         with running(command, load, {}, None) as (url, _):
             write_fixtures(fixtures, url, digit)  # the no-ops answer as many bytes as the service does
         # One variant at a time on the core, round after round, so that drift hits all alike and no
@@ -190,7 +192,9 @@ def main() -> None:
             f"{name:<20}{conns:>6}{row['requests_per_second']:>9.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
             f"{row['p99_over_p50']:>9.1f}{row['cpu_us_per_request']:>12.0f}{row['errors']:>8}"
         )
-    print(f"service: mean encoder batch at {connections[-1]} connections: {statistics.median(batches):.1f}")
+    if batches:
+        batch = statistics.median(batches)
+        print(f"service: mean batch of /encode's model calls at {connections[-1]} connections: {batch:.1f}")
 
 
 if __name__ == "__main__":

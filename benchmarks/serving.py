@@ -31,6 +31,7 @@ from benchmarks.essential import essential_work_us
 from benchmarks.load import Load, Result, run_wrk
 from harness.bodies import MULTIPART_TYPE, multipart, png
 from harness.server import free_port
+from service.inference import ASSESSMENT
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,10 +106,11 @@ def worker_rss_mb(pid: int) -> list[float]:
 
 
 def batch_totals(url: str) -> tuple[float, float]:
-    """The encoders' batch-size histograms so far: (sum of sizes, number of calls)."""
+    """The batch-size histograms of /encode's model calls so far: (sum of sizes, number of calls)."""
     text = httpx.get(url + "/metrics").text
-    total = sum(float(v) for v in re.findall(r'vae_batch_size_sum\{[^}]*graph="encoder"[^}]*\} (\S+)', text))
-    count = sum(float(v) for v in re.findall(r'vae_batch_size_count\{[^}]*graph="encoder"[^}]*\} (\S+)', text))
+    graph = re.escape(f'graph="{ASSESSMENT}"')
+    total = sum(float(v) for v in re.findall(rf"vae_batch_size_sum\{{[^}}]*{graph}[^}}]*\}} (\S+)", text))
+    count = sum(float(v) for v in re.findall(rf"vae_batch_size_count\{{[^}}]*{graph}[^}}]*\}} (\S+)", text))
     return total, count
 
 
@@ -265,7 +267,7 @@ def report(results: dict) -> None:
     )
     if "workers_2_req_s" in results:
         print(f"  2 workers / 1 worker at c=64: {results['workers_2_req_s'] / results['workers_1_req_s']:.2f}x")
-    print(f"  mean encoder batch under load: {results['mean_encoder_batch']}")
+    print(f"  mean batch of /encode's model calls under load: {results['mean_encoder_batch']}")
     print(
         f"  start to ready (median): {results['startup_seconds_median']} s; "
         f"RSS per worker: {results['rss_mb_per_worker']} MB"

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service import docs, errors, page
 from service.config import Settings
+from service.dataplane import DataPlane
 from service.middleware import Limits, RequestContext, RequireApiKey
 from service.repository import ModelRepository
 from service.routes import encode, generate, health, models, v2, v2_repository
@@ -72,6 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(per_model.routes)
     for module in (models, health, v2, v2_repository):
         app.router.routes.extend(module.router.routes)
+    per_model_data = [route for module in (encode, generate) for route in module.router.routes]
+    data_plane = [(route.path, route) for route in (*per_model_data, *v2.inference)]
+    data_plane += [(MODEL_PREFIX + route.path, route) for route in per_model_data]
+    app.add_middleware(DataPlane, routes=data_plane)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,7 +1,9 @@
 """One error shape for every failure, never a stack trace: RFC 9457 problem details, or under /v2
 the Open Inference Protocol's `{"error": ...}`, which its clients read."""
 
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -68,28 +70,49 @@ def _validation_errors(exc: RequestValidationError) -> list[dict]:
     return [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors()]
 
 
+async def _on_image_rejected(request: Request, exc: ImageRejected) -> Response:
+    return problem_response(request, exc.status, exc.detail)
+
+
+async def _on_protocol_error(request: Request, exc: ProtocolError) -> Response:
+    return problem_response(request, exc.status, exc.message)
+
+
+async def _on_unknown_model(request: Request, exc: UnknownModel) -> Response:
+    return problem_response(request, 404, exc.message)
+
+
+async def _on_http_exception(request: Request, exc: HTTPException) -> Response:
+    detail = str(exc.detail)
+    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+        detail = f"{request.method} {request.url.path} is not allowed; use {exc.headers['Allow']}"
+    return problem_response(request, exc.status_code, detail, getattr(exc, "headers", None))
+
+
+async def _on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    errors = _validation_errors(exc)
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return problem_response(request, 422, detail, errors=errors)
+
+
+# Each error a request may raise, and the response it gets: installed on the app, and used by the
+# data plane, which calls its endpoints without the app's exception middleware.
+HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] = {
+    ImageRejected: _on_image_rejected,
+    ProtocolError: _on_protocol_error,
+    UnknownModel: _on_unknown_model,
+    HTTPException: _on_http_exception,
+    RequestValidationError: _on_invalid_request,
+}
+HANDLED = tuple(HANDLERS)
+
+
+async def handled(request: Request, exc: Exception) -> Response:
+    """The response to one of the HANDLED errors, found by its class as the app finds it."""
+    kind = next(kind for kind in type(exc).__mro__ if kind in HANDLERS)
+    return await HANDLERS[kind](request, exc)
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ImageRejected)
-    async def on_image_rejected(request: Request, exc: ImageRejected) -> Response:
-        return problem_response(request, exc.status, exc.detail)
-
-    @app.exception_handler(ProtocolError)
-    async def on_protocol_error(request: Request, exc: ProtocolError) -> Response:
-        return problem_response(request, exc.status, exc.message)
-
-    @app.exception_handler(UnknownModel)
-    async def on_unknown_model(request: Request, exc: UnknownModel) -> Response:
-        return problem_response(request, 404, exc.message)
-
-    @app.exception_handler(HTTPException)
-    async def on_http_exception(request: Request, exc: HTTPException) -> Response:
-        detail = str(exc.detail)
-        if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
-            detail = f"{request.method} {request.url.path} is not allowed; use {exc.headers['Allow']}"
-        return problem_response(request, exc.status_code, detail, getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        errors = _validation_errors(exc)
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        return problem_response(request, 422, detail, errors=errors)
+    for kind, handler in HANDLERS.items():
+        app.add_exception_handler(kind, handler)

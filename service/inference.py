@@ -12,6 +12,8 @@ from service.model import Novelty, VAEModel
 
 Outputs = tuple[np.ndarray, ...]
 
+ASSESSMENT = "encoder+decoder"  # the graphs label of /encode's calls: both graphs, one batch
+
 # While calls come alone, all but one in this many run at once; that one is deferred to see whether
 # others arrive with it.
 PROBE_EVERY = 16
@@ -113,9 +115,10 @@ class Inference:
         self.model = model
         self.encode = Batcher(name, "encoder", model.encode, max_batch, max_wait_s)
         self.decode = Batcher(name, "decoder", lambda z: (model.decode(z),), max_batch, max_wait_s)
+        # Encoder, decoder and novelty score in one batch: one wait per request, not two.
+        self._assess = Batcher(name, ASSESSMENT, model.assess, max_batch, max_wait_s)
 
     async def assess(self, images: np.ndarray) -> Assessment:
         """mu and sigma of Q(Z|x) for each image, its reconstruction and its novelty score."""
-        mu, sigma = await self.encode(images)
-        (means,) = await self.decode(mu)
-        return Assessment(mu, sigma, means, self.model.novelty(images, means, mu, sigma))
+        mu, sigma, means, elbo, percentile = await self._assess(images)
+        return Assessment(mu, sigma, means, Novelty(elbo, percentile))

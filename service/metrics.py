@@ -11,12 +11,12 @@ LATENCY = Histogram(
 )
 INFERENCE = Histogram(
     "vae_inference_seconds",
-    "Time of one onnxruntime call.",
+    "Time of one model call (graph: encoder, decoder, or both for /encode's batches).",
     ["model", "graph"],
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
 )
 BATCH_SIZE = Histogram(
-    "vae_batch_size", "Images per onnxruntime call.", ["model", "graph"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
+    "vae_batch_size", "Images per model call.", ["model", "graph"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
 )
 IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being handled.")
 REJECTED = Counter("vae_rejections_total", "Requests refused before reaching a route.", ["reason"])

@@ -126,6 +126,14 @@ class VAEModel:
         """z (N, K) float32 -> pixel means (N, 1, 28, 28) in [0, 1]."""
         return self.decoder.run(None, {"z": z})[0]
 
+    def assess(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
+        """images (N, 1, 28, 28) -> mu, sigma, the decoder's means at mu, the novelty scores and
+        their percentiles: what /encode says of each image, from one call for the whole batch."""
+        mu, sigma = self.encode(images)
+        means = self.decode(mu)
+        novelty = self.novelty(images, means, mu, sigma)
+        return mu, sigma, means, novelty.elbo, novelty.percentile
+
     def warm_up(self) -> None:
         """One call through both graphs, so that readiness means the model answers."""
         mu, _ = self.encode(np.zeros((1, *IMAGE_SHAPE), np.float32))

@@ -1,6 +1,6 @@
 """BentoML serving the encoder at POST /encode (a multipart file named "file"), one worker.
 
-    bentoml serve benchmarks.peers.bentoml_service:Encoder --port 8002
+bentoml serve benchmarks.peers.bentoml_service:Encoder --port 8002
 """
 
 from pathlib import Path

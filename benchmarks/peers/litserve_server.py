@@ -1,6 +1,6 @@
 """LitServe serving the encoder at POST /predict (a multipart file named "file").
 
-    python -m benchmarks.peers.litserve_server --port 8001 --max-batch 8
+python -m benchmarks.peers.litserve_server --port 8001 --max-batch 8
 """
 
 import argparse

@@ -131,3 +131,7 @@ async def infer(request: Request, model_name: ModelName) -> Response:
 )
 async def infer_version(request: Request, model_name: ModelName, model_version: Version) -> Response:
     return await _infer(request, model_name, model_version)
+
+
+# The data plane's routes here, served without FastAPI's router (service.dataplane).
+inference = [route for route in router.routes if route.endpoint in (infer, infer_version)]

@@ -4,6 +4,7 @@ import logging
 import re
 
 from harness.bodies import png
+from service.inference import ASSESSMENT
 from tests.service.imaging import digit_on_paper
 
 
@@ -35,8 +36,8 @@ def test_metrics_count_requests_inference_batches_and_rejections(client):
     assert grew("vae_requests_total", route="/encode", method="POST", status="200")
     assert grew("vae_requests_total", status="413")
     assert grew("vae_rejections_total", reason="body_too_large")
-    assert grew("vae_inference_seconds_count", graph="encoder")
-    assert grew("vae_batch_size_bucket", graph="encoder", le="1.0")
+    assert grew("vae_inference_seconds_count", graph=ASSESSMENT)
+    assert grew("vae_batch_size_bucket", graph=ASSESSMENT, le="1.0")
     assert grew("vae_request_duration_seconds_count", route="/encode")
     assert re.search(r"^vae_requests_in_flight \S+$", after, re.MULTILINE)
 
