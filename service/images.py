@@ -1,5 +1,5 @@
 """Pictures in and out: an uploaded image's bytes -> grey intensities -> the model's 28x28 input
-(by the model's recipe, see service.recipes); pixel means -> PNG.
+(by the model's recipe, see contract.recipes); pixel means -> PNG.
 
 A 28x28 image is taken to be in the training data's form already and only turned grey and
 white-on-black, so an MNIST image reaches the model bit for bit as in training. Larger pictures are
@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from contract.geometry import SIDE, Recipe
-from service.recipes import FRAMERS, NoInk, border, ink_is_dark
+from contract.recipes import FRAMERS, NoInk, border, ink_is_dark
 
 WORK_PIXELS = 512 * 512
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")

@@ -82,8 +82,7 @@ async def _encode_uploads(request: Request, batch: bool) -> tuple[VAEModel, list
     """The request's images, and what one model call says of each."""
     serving = serving_of(request)
     params = from_query(EncodeParams, request)
-    settings = serving.settings
-    uploads = await read_images(request, settings, max_files=settings.max_batch if batch else 1)
+    uploads = await read_images(request, max_files=serving.settings.max_batch if batch else 1)
     images = await model_inputs(serving, uploads, params.invert, batch)
     assessed = await serving.inference.assess(images)
     return serving.inference.model, uploads, _encodings(images, assessed, params.model_input)
@@ -134,7 +133,7 @@ async def reconstruct(request: Request) -> Response:
     serving = serving_of(request)
     params = from_query(ReconstructParams, request)
     check_upscale(params.upscale, serving.settings.max_upscale)
-    uploads = await read_images(request, serving.settings, max_files=1)
+    uploads = await read_images(request, max_files=1)
     images = await model_inputs(serving, uploads, params.invert, batch=False)
     assessed = await serving.inference.assess(images)
     (encoding,) = _encodings(images, assessed, params.model_input)

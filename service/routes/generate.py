@@ -208,7 +208,7 @@ async def interpolate(request: Request) -> Response:
     if params.steps > settings.max_batch:
         raise Problem(422, f"steps={params.steps} is over the limit of {settings.max_batch}")
     if pictures:
-        uploads = await read_images(request, settings, max_files=2)
+        uploads = await read_images(request, max_files=2)
         if len(uploads) != 2:
             raise Problem(422, "one picture sent; send two files, the start and the end")
         mu, _ = await inference.encode(await model_inputs(serving_now, uploads, params.invert, batch=True))

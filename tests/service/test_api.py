@@ -181,6 +181,11 @@ def test_multipart_errors(client, digit):
     empty = b"--b--\r\n"
     response = client.post("/encode", content=empty, headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert_problem(response, 422, "has no file")
+    truncated = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n' + digit[:50]
+    response = client.post("/encode", content=truncated, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert_problem(response, 422, "unreadable multipart form")
+    response = client.post("/encode", content=truncated, headers={"Content-Type": "multipart/form-data"})
+    assert_problem(response, 422, "has no boundary")
     too_many = [("file", (f"{i}.png", digit, "image/png")) for i in range(9)]
     assert_problem(client.post("/encode/batch", files=too_many), 422, "the limit is 8")
     two = too_many[:2]
