@@ -17,6 +17,7 @@ from training.data import Dataset
 from training.errors import ResumeError
 from training.evaluate import mean_elbo
 from training.model import VAE
+from training.typeset import typeset_digits
 
 
 def as_pixels(images: np.ndarray) -> torch.Tensor:
@@ -31,11 +32,16 @@ class Splits:
 
 
 def split_training_set(dataset: Dataset, config: TrainConfig) -> Splits:
-    """Hold out a fixed, seeded validation subset of the official training images."""
+    """Hold out a fixed, seeded validation subset of the official training images; the printed
+    digits, if any, join the rest."""
     pixels = as_pixels(dataset.train.images[: config.train_limit])
     validation_size = min(config.validation_size, len(pixels) // 10)
     order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(config.seed))
-    return Splits(train=pixels[order[validation_size:]], validation=pixels[order[:validation_size]])
+    train = pixels[order[validation_size:]]
+    if config.typeset_fonts:
+        printed = typeset_digits(config.typeset_fonts, config.typeset_count, config.seed)
+        train = torch.cat([train, as_pixels(printed.images)])
+    return Splits(train=train, validation=pixels[order[:validation_size]])
 
 
 def _save_atomically(obj: object, path: Path) -> None:
