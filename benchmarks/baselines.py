@@ -67,9 +67,15 @@ def create_app() -> FastAPI:
 
 
 def create_bare_app():
-    """An ASGI app with no framework: read the body, answer the /encode response's bytes."""
-    body = json.loads(open(os.environ["VAE_BENCH_FIXTURES"]).read())["encode"].encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    """An ASGI app with no framework: read the body, answer as many bytes as the service would, the
+    /decode and /sample PNG's under /png, the /encode response's under any other path."""
+    fixtures = json.loads(open(os.environ["VAE_BENCH_FIXTURES"]).read())
+    answers = {}
+    for kind, body in (
+        ("application/json", fixtures["encode"].encode()),
+        ("image/png", base64.b64decode(fixtures["png"])),
+    ):
+        answers[kind] = body, [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
@@ -79,6 +85,7 @@ def create_bare_app():
             return
         while (await receive()).get("more_body"):
             pass
+        body, headers = answers["image/png" if scope["path"] == "/png" else "application/json"]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

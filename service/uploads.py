@@ -57,10 +57,7 @@ def _form_files(body: bytes, content_type: str, max_files: int) -> list[Upload]:
                         "and parameters in the query string",
                     )
                 elif len(uploads) == max_files:
-                    raise Problem(
-                        422,
-                        f"more than {max_files} files; the limit is {max_files}: send at most {max_files} image file(s)",
-                    )
+                    raise Problem(422, f"too many files; the limit is {max_files}: send at most {max_files} images")
                 else:
                     uploads.append(Upload(segment.filename, b"".join(chunks)))
     except MultipartError as error:
