@@ -108,7 +108,8 @@ def _dark_ink(pixels: np.ndarray, in_training_form: bool) -> bool:
     light border means dark ink, and the cheap test keeps the most common upload fast. Other
     pictures get the recipe's robust test."""
     if in_training_form:
-        return float(border(pixels).mean()) > 0.5
+        edge = border(pixels)
+        return float(edge.sum()) > 0.5 * edge.size  # the mean, without numpy's slower mean()
     return ink_is_dark(pixels)
 
 

@@ -10,6 +10,7 @@ than one model. Errors keep FastAPI's shape: a RequestValidationError whose loca
 "query" or "body".
 """
 
+from functools import cache
 from typing import TypeVar
 
 import orjson
@@ -51,7 +52,14 @@ def query_values(model: type[BaseModel], request: Request, body_only: frozenset[
     return values
 
 
+@cache
+def _defaults(model: type[Params]) -> Params:
+    return model()
+
+
 def from_query(model: type[Params], request: Request) -> Params:
+    if not request.scope["query_string"]:  # most requests: the defaults, validated once
+        return _defaults(model)
     values = query_values(model, request)
     try:
         return model.model_validate(values)
