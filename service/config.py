@@ -37,10 +37,11 @@ class Settings(BaseSettings):
     max_samples: PositiveInt = Field(64, description="Largest n for /sample.")
     max_upscale: PositiveInt = Field(16, description="Largest upscale factor for returned PNGs.")
     batch_wait_ms: float = Field(
-        0.0,
+        0.5,
         ge=0,
         le=100,
-        description="Under concurrency, how long a model call waits for more requests to join its batch.",
+        description="Once two or more requests wait for the model, how long its call may wait for more to join the "
+        "batch; a request alone never waits (benchmarks.compare sets this against 0).",
     )
     max_in_flight: PositiveInt = Field(256, description="Requests in progress beyond which new ones get 503.")
     request_timeout_s: float = Field(30.0, gt=0, description="Time limit for one request, upload included.")

@@ -26,7 +26,7 @@ def model_in_path(model: ModelName) -> None:
 
 class ServedModel(BaseModel):
     name: str = Field(examples=["mnist"])
-    id: str = Field(examples=["mnist-k2-gaussian-889499bcf3e0"])
+    id: str = Field(examples=["mnist-k2-gaussian-dd60aacc2d95"])
     dataset: str = Field(examples=["mnist"])
     latent_size: int = Field(examples=[2])
     classes: list[str]
