@@ -73,9 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(per_model.routes)
     for module in (models, health, v2, v2_repository):
         app.router.routes.extend(module.router.routes)
-    per_model_data = [route for module in (encode, generate) for route in module.router.routes]
-    data_plane = [(route.path, route) for route in (*per_model_data, *v2.inference)]
-    data_plane += [(MODEL_PREFIX + route.path, route) for route in per_model_data]
+    # The data plane, called straight from the middleware: each model route unprefixed and per model,
+    # and v2 inference.
+    model_routes = [route for module in (encode, generate) for route in module.router.routes]
+    data_plane = [(route.path, route) for route in (*model_routes, *v2.inference)]
+    data_plane += [(MODEL_PREFIX + route.path, route) for route in model_routes]
     app.add_middleware(DataPlane, routes=data_plane)
     if settings.cors_origins:
         app.add_middleware(

@@ -51,6 +51,18 @@ def test_refused_and_documentation_requests_are_counted_by_route(client):
     assert metric(text, "vae_requests_total", route="unmatched", status="413") == 0
 
 
+def test_data_plane_requests_are_counted_by_their_route_template(client):
+    name = client.get("/models").json()["default"]
+    client.post(f"/models/{name}/decode", json={"z": [0, 0]})
+    client.post("/models/cifar/decode", json={"z": [0, 0]})
+    z = {"name": "z", "shape": [1, 2], "datatype": "FP32", "data": [0, 0]}
+    client.post(f"/v2/models/{name}-decoder/infer", json={"inputs": [z]})
+    text = client.get("/metrics").text
+    assert metric(text, "vae_requests_total", route="/models/{model}/decode", status="200") >= 1
+    assert metric(text, "vae_requests_total", route="/models/{model}/decode", status="404") >= 1
+    assert metric(text, "vae_requests_total", route="/v2/models/{model_name}/infer", status="200") >= 1
+
+
 def test_log_lines_carry_no_terminal_colours():
     from service.logs import JSONFormatter
 
