@@ -44,7 +44,7 @@ def _form_files(body: bytes, content_type: str, max_files: int) -> list[Upload]:
         raise Problem(422, "the multipart Content-Type has no boundary; let the client library build the form")
     uploads: list[Upload] = []
     try:
-        with PushMultipartParser(boundary, len(body), max_segment_size=len(body)) as parser:
+        with PushMultipartParser(boundary, content_length=len(body)) as parser:
             for event in chain(parser.parse(body), parser.parse(b"")):
                 if isinstance(event, MultipartSegment):
                     segment, chunks = event, []
@@ -61,7 +61,7 @@ def _form_files(body: bytes, content_type: str, max_files: int) -> list[Upload]:
                 else:
                     uploads.append(Upload(segment.filename, b"".join(chunks)))
     except MultipartError as error:
-        raise Problem(422, f"unreadable multipart form ({error}); send at most {max_files} image file(s)") from error
+        raise Problem(422, f"unreadable multipart form ({error}); send the images as the files of one form") from error
     if not uploads:
         raise Problem(422, "the multipart form has no file; send the image as a file field named 'file'")
     return uploads
