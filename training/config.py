@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 Likelihood = Literal["bernoulli", "gaussian"]
 
@@ -50,12 +50,12 @@ class TrainConfig(BaseModel):
     train_limit: PositiveInt | None = Field(None, description="Use only the first N training images (smoke runs).")
     test_limit: PositiveInt | None = Field(None, description="Use only the first N test images (smoke runs).")
     seed: int = 0
-    typeset_fonts: tuple[FilePath, ...] = Field(
+    typeset_fonts: tuple[Path, ...] = Field(
         (),
         description="Font files (TrueType or OpenType) whose digits join the training images, comma-separated: "
         "printed digits then land beside their handwritten kind (training.typeset).",
     )
-    typeset_count: PositiveInt = Field(6000, description="How many printed digits join, when fonts are given.")
+    typeset_count: PositiveInt = Field(4500, description="How many printed digits join, when fonts are given.")
     iw_samples: PositiveInt = Field(1000, description="Importance samples per image for the log-likelihood estimate.")
     iw_images: PositiveInt = Field(2000, description="Test images (the first N) for the importance-weighted estimate.")
     recipe: Literal["auto", "digit", "object"] = Field(

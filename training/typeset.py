@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from contract.recipes import frame_digit
 from training.data import Split
+from training.errors import DataError
 
 CANVAS = 200  # pixels on a side; the digit is set at SIZE and turned, then framed as an upload would be
 SIZE = 120
@@ -28,7 +29,11 @@ def _set(digit: int, font: ImageFont.FreeTypeFont, degrees: float) -> np.ndarray
 
 
 def typeset_digits(fonts: tuple[Path, ...], count: int, seed: int) -> Split:
-    """count digits, 0-9 in turn and the fonts in turn, MNIST-framed, white on black."""
+    """count digits, 0-9 in turn and the fonts in turn, MNIST-framed, white on black. Checked here,
+    not when a run is configured, so that a finished run re-exports on a machine without the fonts."""
+    missing = [str(font) for font in fonts if not font.is_file()]
+    if missing:
+        raise DataError(f"no such font file: {', '.join(missing)}")
     faces = [ImageFont.truetype(str(font), SIZE) for font in fonts]
     rng = np.random.default_rng(seed)
     labels = np.arange(count) % 10

@@ -12,6 +12,7 @@ from harness.pictures import FONT_FILES, FONT_ROOT, available_fonts
 from tests.conftest import BUNDLED_MODEL
 from training.config import TrainConfig
 from training.data import load_dataset
+from training.errors import DataError
 from training.train import split_training_set
 from training.typeset import typeset_digits
 
@@ -39,9 +40,9 @@ def test_printed_digits_join_the_training_images_not_the_validation_set(sample_d
     assert with_printed.validation.equal(without.validation)
 
 
-def test_a_missing_font_file_is_refused_when_the_run_is_configured(tmp_path):
-    with pytest.raises(ValueError, match="typeset_fonts"):
-        TrainConfig(data_dir=tmp_path, typeset_fonts=(tmp_path / "nofont.ttf",))
+def test_a_missing_font_file_is_named_before_training(tmp_path):
+    with pytest.raises(DataError, match="no such font file: .*nofont.ttf"):
+        typeset_digits((tmp_path / "nofont.ttf",), count=10, seed=0)
 
 
 def test_the_bundled_model_never_saw_the_fonts_it_is_measured_with():
