@@ -208,7 +208,7 @@ def main() -> None:
                         f"cpu {figures['cpu_us_per_request']:6.0f} us/req  errors {figures['errors']}",
                         flush=True,
                     )
-        results["mean_encoder_batch"] = round(mean_batch_size(url), 2)
+        results["mean_encode_batch"] = round(mean_batch_size(url), 2)
         results["rss_mb_per_worker"] = worker_rss_mb(pid)
 
     if not args.smoke:
@@ -292,7 +292,7 @@ def report(results: dict) -> None:
     if "workers_2_req_s" in results:
         scaling = results["workers_2_req_s"] / results["workers_1_req_s"]
         print(f"  2 workers / 1 worker at c=64: {scaling:.2f}x (target {TWO_WORKERS_TARGET}x)")
-    print(f"  mean batch of /encode's model calls under load: {results['mean_encoder_batch']}")
+    print(f"  mean batch of /encode's model calls under load: {results['mean_encode_batch']}")
     print(
         f"  start to ready (median): {results['startup_seconds_median']} s; "
         f"RSS per worker: {results['rss_mb_per_worker']} MB"
