@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import docs, errors, page
 from service.config import Settings
@@ -32,7 +33,25 @@ writes them.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class Service(FastAPI):
+    """FastAPI behind the service's own middleware.
+
+    Starlette puts its error, telemetry and body-limit layers outside any middleware added to the
+    app, so every request paid for them before it reached the service's. Here the service's
+    middleware comes first (request id and log line, limits, API key, CORS), the data plane is
+    answered inside it (service.dataplane), and the rest goes on to FastAPI's whole stack."""
+
+    front: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self.front(scope, receive, send)
+
+    async def routed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -55,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
             app.state.ready = False  # draining: probes see it at once
 
-    app = FastAPI(
+    app = Service(
         title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.settings = settings
@@ -78,16 +97,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     model_routes = [route for module in (encode, generate) for route in module.router.routes]
     data_plane = [(route.path, route) for route in (*model_routes, *v2.inference)]
     data_plane += [(MODEL_PREFIX + route.path, route) for route in model_routes]
-    app.add_middleware(DataPlane, routes=data_plane)
+    front: ASGIApp = DataPlane(app.routed, routes=data_plane)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
+        front = CORSMiddleware(
+            front,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
         )
-    app.add_middleware(Limits, settings=settings)
+    front = Limits(front, settings=settings)
     if settings.api_key is not None:
-        app.add_middleware(RequireApiKey, api_key=settings.api_key.get_secret_value())
-    app.add_middleware(RequestContext)
+        front = RequireApiKey(front, api_key=settings.api_key.get_secret_value())
+    app.front = RequestContext(front)
     return app

@@ -18,6 +18,7 @@ from service.repository import UnknownModel
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROTOCOL_PREFIX = "/v2"
+INTERNAL_ERROR = "internal error; quote the request id when reporting it"
 
 
 class ProblemDetails(BaseModel):
@@ -113,6 +114,13 @@ async def handled(request: Request, exc: Exception) -> Response:
     return await HANDLERS[kind](request, exc)
 
 
+async def _on_internal_error(request: Request, exc: Exception) -> Response:
+    return problem_response(request, 500, INTERNAL_ERROR)
+
+
 def install(app: FastAPI) -> None:
     for kind, handler in HANDLERS.items():
         app.add_exception_handler(kind, handler)
+    # What no handler takes reaches FastAPI's outermost layer, which answers with this and raises it
+    # on to the request's log line (service.middleware.RequestContext).
+    app.add_exception_handler(Exception, _on_internal_error)

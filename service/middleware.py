@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
 from service.docs import is_public
-from service.errors import Problem, error_document
+from service.errors import INTERNAL_ERROR, Problem, error_document
 from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
 from service.page import is_page
 
@@ -99,9 +99,7 @@ class RequestContext:
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             if not started:
-                await send_problem(
-                    send_with_context, scope, 500, "internal error; quote the request id when reporting it"
-                )
+                await send_problem(send_with_context, scope, 500, INTERNAL_ERROR)
         finally:
             seconds = time.perf_counter() - began
             route = route_label(scope)

@@ -3,8 +3,11 @@
 import logging
 import re
 
+import pytest
+
 from harness.bodies import png
 from service.inference import ASSESSMENT
+from tests.service.conftest import assert_problem
 from tests.service.imaging import digit_on_paper
 
 
@@ -22,6 +25,31 @@ def test_every_request_is_one_log_line_with_its_id(client, caplog):
     assert len(lines) == 1
     assert lines[0].status == 422 and "latent size is 2" in lines[0].error
     assert response.json()["request_id"] == "trace-42"
+
+
+def _fail(*_args, **_kwargs):
+    raise RuntimeError("disk on fire")
+
+
+@pytest.mark.parametrize("plane", ["data", "control"])
+def test_an_unexpected_error_is_a_500_problem_and_a_logged_traceback(client, caplog, monkeypatch, plane):
+    """The data plane is answered inside the service's middleware, the rest by FastAPI's stack: both
+    answer an unexpected error with the same problem, and log the traceback with the request id."""
+    if plane == "data":
+        monkeypatch.setattr(client.app.state.models.get(), "assess", _fail)
+        request = {"method": "POST", "url": "/encode", "content": png(digit_on_paper())}
+    else:
+        monkeypatch.setattr(client.app.state.models, "served", _fail)
+        request = {"method": "GET", "url": "/models"}
+    with caplog.at_level(logging.INFO, logger="service"):
+        response = client.request(**request, headers={"Content-Type": "image/png", "X-Request-ID": "oops-1"})
+    body = assert_problem(response, 500, "quote the request id")
+    assert "disk on fire" not in response.text and body["request_id"] == "oops-1"
+    lines = [record for record in caplog.records if getattr(record, "request_id", None) == "oops-1"]
+    (failure,) = [record for record in lines if record.exc_info]
+    assert "disk on fire" in str(failure.exc_info[1])
+    (request_line,) = [record for record in lines if record.getMessage() == "request"]
+    assert request_line.status == 500
 
 
 def test_metrics_count_requests_inference_batches_and_rejections(client):
