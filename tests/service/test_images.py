@@ -1,11 +1,13 @@
+import io
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from contract.geometry import Recipe
 from contract.mosaic import grid
 from harness.bodies import encoded, png
-from service.images import ImageRejected, Invert, open_image, png_bytes, to_model_input
+from service.images import GreyPNG, ImageRejected, Invert, open_image, png_bytes, to_model_input
 from tests.service.imaging import digit_on_paper, png_with_header
 from training.data import load_dataset
 from training.train import as_pixels
@@ -23,6 +25,47 @@ def test_mnist_images_reach_the_model_bit_for_bit(sample_data_dir):
     got = np.stack([prepared(png(image), Invert.auto) for image in images])
     assert got.dtype == np.float32
     assert np.array_equal(got, expected)
+
+
+def _with_text_chunk(picture: np.ndarray) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "a scanner")
+    return encoded(Image.fromarray(picture), "PNG", pnginfo=info)
+
+
+def _noisy_page(side: int) -> np.ndarray:
+    page = np.random.default_rng(side).normal(200, 20, (side, side + 37)).clip(0, 255).astype(np.uint8)
+    page[side // 4 : side // 2, side // 3 : side // 3 + side // 20] = 10
+    return page
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        png(np.frombuffer(bytes(range(256)) * 4, np.uint8)[:784].reshape(28, 28)),
+        png(digit_on_paper()),
+        png(_noisy_page(900)),  # over WORK_PIXELS: box-reduced first
+        _with_text_chunk(digit_on_paper()),
+    ],
+    ids=["28x28", "page", "large page", "text chunk"],
+)
+def test_grey_pngs_decoded_by_libspng_give_what_pillow_gives(data):
+    opened = open_image(data, LIMIT)
+    assert isinstance(opened, GreyPNG)
+    for invert in Invert:
+        by_pillow = to_model_input(Image.open(io.BytesIO(data)), invert, Recipe.digit)
+        np.testing.assert_array_equal(to_model_input(opened, invert, Recipe.digit), by_pillow)
+
+
+def test_grey_pngs_with_transparency_or_orientation_are_left_to_pillow():
+    transparent = encoded(Image.fromarray(digit_on_paper()), "PNG", transparency=255)  # the paper is see-through
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = encoded(Image.fromarray(digit_on_paper()).rotate(90, expand=True), "PNG", exif=exif)
+    for data in (transparent, turned):
+        assert isinstance(open_image(data, LIMIT), Image.Image)
+    rows, columns = np.nonzero(prepared(turned)[0] > 0.5)
+    assert np.ptp(rows) > np.ptp(columns)  # upright, as the EXIF orientation says
 
 
 def test_a_photo_of_dark_ink_becomes_an_mnist_style_digit():
@@ -92,6 +135,8 @@ def test_transparent_background_counts_as_paper():
         (b"\x00\x01 definitely not an image", 415, "accepted format"),
         (png_with_header(100_000, 100_000), 422, "limit"),
         (png(digit_on_paper())[:-40], 422, "corrupt or truncated"),
+        (png(digit_on_paper()).replace(b"IDAT", b"IDAX"), 422, "corrupt or truncated"),
+        (encoded(Image.fromarray(digit_on_paper()).convert("RGB"), "PNG")[:-40], 422, "corrupt or truncated"),
     ],
 )
 def test_unusable_uploads_are_rejected_with_a_reason(data, status, message):
