@@ -4,7 +4,10 @@
   same size: the ceiling of what FastAPI on uvicorn can do with that traffic;
 - the naive path: multipart -> PIL -> torch eager, one model call per request;
 - a bare ASGI no-op under the same uvicorn (create_bare_app): it reads the body and answers a
-  same-size response, the cost of Python and the HTTP server alone.
+  same-size response, the cost of Python and the HTTP server alone;
+- the same bare app doing /encode's unavoidable work on a raw PNG (create_bare_work_app): the
+  service's decoder, model calls and batcher, and nothing else, no framework, middleware or logs.
+  What the work costs inside a request, where it runs slower than alone (benchmarks.essential).
 Fixed bodies come from a JSON file named by VAE_BENCH_FIXTURES ({"encode": str, "png": base64}).
 """
 
@@ -14,10 +17,15 @@ import json
 import os
 
 import numpy as np
+import orjson
 import torch
 from fastapi import FastAPI, Request, Response
 from PIL import Image
 
+from service.config import Settings
+from service.images import Invert, open_image, to_model_input
+from service.inference import Inference
+from service.model import VAEModel
 from training.config import VAEConfig
 from training.model import VAE
 
@@ -79,14 +87,50 @@ def create_bare_app():
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": message["type"] + ".complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        while (await receive()).get("more_body"):
-            pass
+            return await _lifespan(receive, send)
+        await _body(receive)
         body, headers = answers["image/png" if scope["path"] == "/png" else "application/json"]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     return app
+
+
+def create_bare_work_app():
+    """The bare app answering a raw PNG with /encode's answer, computed as the service computes it,
+    for the model in VAE_MODEL_DIR."""
+    settings = Settings()
+    model = VAEModel.load(settings.model_dir, threads=settings.ort_threads)
+    inference = Inference("bare", model, settings.max_batch, settings.batch_wait_ms / 1000)
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["method"] != "POST":  # the harness's readiness probe
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
+            return await send({"type": "http.response.body", "body": b""})
+        image = to_model_input(open_image(await _body(receive), settings.max_pixels), Invert.auto, model.recipe)
+        assessed = await inference.assess(image[None])
+        novelty = {"elbo": float(assessed.novelty.elbo[0]), "percentile": float(assessed.novelty.percentile[0])}
+        answer = {"model_id": model.id, "mu": assessed.mu[0], "sigma": assessed.sigma[0], "novelty": novelty}
+        body = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+async def _lifespan(receive, send) -> None:
+    while (message := await receive())["type"] != "lifespan.shutdown":
+        await send({"type": message["type"] + ".complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)

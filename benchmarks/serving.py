@@ -61,6 +61,7 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
             "service": Load("POST", "/encode", digit, (("Content-Type", "image/png"),)),
             "noop": Load("POST", "/noop/raw", digit, (("Content-Type", "image/png"),)),
             "bare": Load("POST", "/", digit, (("Content-Type", "image/png"),)),
+            "bare+work": Load("POST", "/", digit, (("Content-Type", "image/png"),)),
         },
         "encode_multipart": {
             "service": Load("POST", "/encode", one, form),
@@ -147,6 +148,7 @@ BASELINE_COMMAND = [
     "warning",
 ]
 BARE_COMMAND = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_app", *BASELINE_COMMAND[4:]]
+BARE_WORK_COMMAND = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_work_app", *BASELINE_COMMAND[4:]]
 
 
 def median_run(runs: list[Result]) -> dict:
@@ -195,6 +197,9 @@ def main() -> None:
             "service": (url, pid),
             "bare": servers.enter_context(server(BARE_COMMAND, SERVER_CORE, fixed))[:2],
             "noop": servers.enter_context(server(BASELINE_COMMAND, SERVER_CORE, fixed))[:2],
+            "bare+work": servers.enter_context(
+                server(BARE_WORK_COMMAND, SERVER_CORE, {"VAE_MODEL_DIR": str(args.model_dir)})
+            )[:2],
         }
         baselines["naive"] = baselines["noop"]  # the naive path is a route of the no-op's app
         for name in args.endpoints:
@@ -273,10 +278,12 @@ def report(results: dict) -> None:
             if service and bare:
                 floor, needed = bare["cpu_us_per_request"], work[endpoint][conns]
                 spent = service["cpu_us_per_request"]
+                worked = run(endpoint, "bare+work", conns)
+                in_request = f"; the bare app doing it, {worked['cpu_us_per_request']:4.0f}" if worked else ""
                 print(
                     f"  {endpoint:17} c={conns:<3} bare {floor:4.0f} + work {needed:3.0f} + {EXTRA_US_TARGET} = "
                     f"{floor + needed + EXTRA_US_TARGET:4.0f}; the service spends {spent:4.0f} "
-                    f"({spent - floor - needed:+.0f} beyond bare and work)"
+                    f"({spent - floor - needed:+.0f} beyond bare and work){in_request}"
                 )
     print(
         "  of /encode's work, the novelty score (a decoder call and the score) is "
