@@ -1,5 +1,6 @@
 """The real server in a subprocess, as users run it, on a free port of 127.0.0.1."""
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -26,10 +28,17 @@ def free_port() -> int:
 class Server:
     url: str
     process: subprocess.Popen
+    log: IO[str]
 
     def stop(self, timeout: float = 30) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
+
+    def log_lines(self) -> list[dict]:
+        """The JSON lines the server wrote to stderr; read once it has stopped, as the file's offset
+        is shared with the server."""
+        self.log.seek(0)
+        return [json.loads(line) for line in self.log.read().splitlines()]
 
 
 @contextmanager
@@ -47,7 +56,7 @@ def running_server(
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
-    server = Server(f"http://127.0.0.1:{port}", process)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         deadline = time.monotonic() + ready_within
         while True:

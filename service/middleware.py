@@ -13,10 +13,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.config import Settings
 from service.docs import is_public
 from service.errors import INTERNAL_ERROR, Problem, error_document
+from service.logs import RequestLog
 from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
 from service.page import is_page
 
 log = logging.getLogger("service")
+request_log = RequestLog(log)
 
 PROBE_PATHS = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
 EXEMPT_PATHS = PROBE_PATHS | {"/metrics"}  # must answer even when the service is full
@@ -105,17 +107,16 @@ class RequestContext:
             route = route_label(scope)
             REQUESTS.labels(route, scope["method"], str(status)).inc()
             LATENCY.labels(route).observe(seconds)
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(seconds * 1000, 3),
-                    **({"error": scope["state"]["error"]} if "error" in scope["state"] else {}),
-                },
-            )
+            fields = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round(seconds * 1000, 3),
+            }
+            if "error" in scope["state"]:
+                fields["error"] = scope["state"]["error"]
+            request_log.write(fields)
 
 
 class Limits:

@@ -1,5 +1,6 @@
 """Request ids in one structured log line per request, and Prometheus metrics."""
 
+import json
 import logging
 import re
 
@@ -18,12 +19,19 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_every_request_is_one_log_line_with_its_id(client, caplog):
+def request_lines(capfd) -> list[dict]:
+    """The request lines written to stderr, parsed."""
+    return [json.loads(line) for line in capfd.readouterr().err.splitlines() if '"message":"request"' in line]
+
+
+def test_every_request_is_one_json_line_with_its_id_at_info_level(client, caplog, capfd):
+    client.post("/decode", json={"z": [1.0]}, headers={"X-Request-ID": "quiet-1"})  # the logger is at WARNING
     with caplog.at_level(logging.INFO, logger="service"):
         response = client.post("/decode", json={"z": [1.0]}, headers={"X-Request-ID": "trace-42"})
-    lines = [record for record in caplog.records if getattr(record, "request_id", None) == "trace-42"]
-    assert len(lines) == 1
-    assert lines[0].status == 422 and "latent size is 2" in lines[0].error
+    (line,) = request_lines(capfd)
+    assert line["request_id"] == "trace-42" and line["level"] == "info" and line["logger"] == "service"
+    assert line["method"] == "POST" and line["path"] == "/decode" and line["ms"] > 0
+    assert line["status"] == 422 and "latent size is 2" in line["error"]
     assert response.json()["request_id"] == "trace-42"
 
 
@@ -32,7 +40,7 @@ def _fail(*_args, **_kwargs):
 
 
 @pytest.mark.parametrize("plane", ["data", "control"])
-def test_an_unexpected_error_is_a_500_problem_and_a_logged_traceback(client, caplog, monkeypatch, plane):
+def test_an_unexpected_error_is_a_500_problem_and_a_logged_traceback(client, caplog, capfd, monkeypatch, plane):
     """The data plane is answered inside the service's middleware, the rest by FastAPI's stack: both
     answer an unexpected error with the same problem, and log the traceback with the request id."""
     if plane == "data":
@@ -45,11 +53,10 @@ def test_an_unexpected_error_is_a_500_problem_and_a_logged_traceback(client, cap
         response = client.request(**request, headers={"Content-Type": "image/png", "X-Request-ID": "oops-1"})
     body = assert_problem(response, 500, "quote the request id")
     assert "disk on fire" not in response.text and body["request_id"] == "oops-1"
-    lines = [record for record in caplog.records if getattr(record, "request_id", None) == "oops-1"]
-    (failure,) = [record for record in lines if record.exc_info]
-    assert "disk on fire" in str(failure.exc_info[1])
-    (request_line,) = [record for record in lines if record.getMessage() == "request"]
-    assert request_line.status == 500
+    (failure,) = [record for record in caplog.records if record.exc_info]
+    assert failure.request_id == "oops-1" and "disk on fire" in str(failure.exc_info[1])
+    (line,) = request_lines(capfd)
+    assert line["request_id"] == "oops-1" and line["status"] == 500
 
 
 def test_metrics_count_requests_inference_batches_and_rejections(client):

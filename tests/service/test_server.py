@@ -23,6 +23,11 @@ def test_encode_decode_sample_over_http(model_dir):
         assert Image.open(io.BytesIO(sampled.content)).size == (84, 84)
         assert "server" not in sampled.headers
         assert server.stop() == 0
+        lines = server.log_lines()
+    assert any(line["message"] == "ready" for line in lines)
+    requests = [(line["method"], line["path"], line["status"]) for line in lines if line["message"] == "request"]
+    served = [request for request in requests if request[1] != "/readyz"]  # the harness's polls before these
+    assert served == [("POST", "/encode", 200), ("POST", "/decode", 200), ("GET", "/sample", 200)]
 
 
 def test_sigterm_lets_the_request_in_flight_finish(model_dir):
