@@ -1,6 +1,7 @@
 """Driving a server with wrk (a real HTTP load generator, in its own process and core)."""
 
 import re
+import resource
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -35,11 +36,17 @@ class Result:
     p99_ms: float
     cpu_us_per_request: float
     errors: int
+    load_cores: float  # the cores wrk itself kept busy, which the server could not use
 
 
 def _milliseconds(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * _UNITS[unit]
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -56,6 +63,7 @@ def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: 
         script = Path(folder) / "request.lua"
         script.write_text(LUA.format(body=body, method=load.method, headers=headers))
         before = _cpu_seconds(server_pid)
+        load_before = _children_cpu_seconds()
         output = subprocess.run(
             [
                 "taskset",
@@ -75,6 +83,7 @@ def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: 
             check=True,
         ).stdout
         cpu = _cpu_seconds(server_pid) - before
+        load_cpu = _children_cpu_seconds() - load_before
     total = int(re.search(r"(\d+) requests in", output).group(1))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
@@ -84,4 +93,5 @@ def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: 
         p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)),
         cpu_us_per_request=cpu / max(total, 1) * 1e6,
         errors=errors,
+        load_cores=load_cpu / seconds,
     )

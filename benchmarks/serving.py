@@ -38,6 +38,7 @@ from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE, LOAD_CORE = "0", "1"
+CORES = 2  # the two-worker runs share both with wrk
 
 
 ENDPOINTS = ["encode_raw", "encode_multipart", "decode", "sample", "encode_batch64"]
@@ -153,7 +154,7 @@ BARE_WORK_COMMAND = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_wo
 
 def median_run(runs: list[Result]) -> dict:
     """The median of each figure over the rounds; errors summed."""
-    figures = ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request")
+    figures = ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request", "load_cores")
     medians = {name: statistics.median(getattr(run, name) for run in runs) for name in figures}
     return {**medians, "errors": sum(run.errors for run in runs)}
 
@@ -227,7 +228,11 @@ def main() -> None:
                 pools[f"workers_{workers}"] = (pool_url, pool_pid, every_load["encode_raw"]["service"])
             for pool, figures in alternate(pools, 64).items():
                 results[f"{pool}_req_s"] = figures["requests_per_second"]
-                print(f"encode_raw with {pool.replace('_', ' ')}, c=64: {figures['requests_per_second']:.0f} req/s")
+                results[f"{pool}_load_cores"] = figures["load_cores"]
+                print(
+                    f"encode_raw with {pool.replace('_', ' ')}, c=64: {figures['requests_per_second']:.0f} req/s, "
+                    f"wrk busy on {figures['load_cores']:.2f} of the 2 cores"
+                )
     startups = []
     for _ in range(1 if args.smoke else 5):
         with server(service_command, SERVER_CORE) as (_, _, seconds_to_ready):
@@ -298,7 +303,11 @@ def report(results: dict) -> None:
         )
     if "workers_2_req_s" in results:
         scaling = results["workers_2_req_s"] / results["workers_1_req_s"]
-        print(f"  2 workers / 1 worker at c=64: {scaling:.2f}x (target {TWO_WORKERS_TARGET}x)")
+        left = CORES - results["workers_2_load_cores"]  # what wrk leaves to the two workers
+        print(
+            f"  2 workers / 1 worker at c=64: {scaling:.2f}x (target {TWO_WORKERS_TARGET}x); wrk leaves the workers "
+            f"{left:.2f} cores: per core they had, {scaling / left:.2f} of one worker's throughput"
+        )
     print(f"  mean batch of /encode's model calls under load: {results['mean_encode_batch']}")
     print(
         f"  start to ready (median): {results['startup_seconds_median']} s; "

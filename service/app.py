@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Service:
         models = ModelRepository(settings)
         models.load_all()
         # Everything built so far lives as long as the process: keep the collector from rescanning
-        # it. Full collections over these objects were the 35 ms p99 at 8 connections; now ~6 ms.
+        # it, as full collections over these objects were the longest pauses under load.
         gc.collect()
         gc.freeze()
         # The picture threads hold the GIL between their C calls; a shorter switch interval lets the
@@ -83,8 +83,8 @@ def create_app(settings: Settings | None = None) -> Service:
     errors.install(app)
     docs.install(app, requires_key=settings.api_key is not None)
     page.install(app)
-    # Not include_router: FastAPI 0.165 resolves an included router's routes on every request
-    # (7% of a /sample in process); taking the routes over resolves them once.
+    # Not include_router: FastAPI 0.165 resolves an included router's routes on every request;
+    # taking the routes over resolves them once.
     per_model = APIRouter(prefix=MODEL_PREFIX, dependencies=[Depends(model_in_path)])
     for module in (encode, generate):
         app.router.routes.extend(module.router.routes)

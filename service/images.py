@@ -184,7 +184,7 @@ def to_model_input(image: Image.Image | GreyPNG, invert: Invert, recipe: Recipe)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+    return np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)  # np.round's halves to even, without its wrapper
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -24,9 +24,9 @@ class Batcher:
 
     Callers are gathered by deferring the call to the event loop's next turn, so that the requests
     already waiting then join it; once two or more are waiting, the call may wait up to max_wait_s
-    for more, unless the batch is already full. A deferral costs loop turns (about 30 us of CPU, 7% of
-    a request at concurrency 1), so while calls come alone they run at once, and only one in
-    PROBE_EVERY is deferred, to notice when concurrency returns.
+    for more, unless the batch is already full. A deferral costs loop turns, a noticeable share of
+    a lone request, so while calls come alone they run at once, and only one in PROBE_EVERY is
+    deferred, to notice when concurrency returns.
     """
 
     def __init__(self, model: str, graph: str, run: Callable[[np.ndarray], Outputs], max_batch: int, max_wait_s: float):

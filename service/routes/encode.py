@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from service.deps import serving as serving_of
 from service.images import Invert, png_bytes
 from service.inference import Assessment
-from service.model import Novelty, VAEModel
+from service.model import VAEModel
 from service.params import from_query, query_docs
 from service.responses import (
     IMAGE_ERRORS,
@@ -63,14 +63,15 @@ class BatchEncoding(BaseModel):
     items: list[BatchItem] = Field(description="One per uploaded file, in upload order.")
 
 
-def _novelty_of(novelty: Novelty, index: int) -> dict:
-    return {"elbo": round(float(novelty.elbo[index]), 2), "percentile": round(float(novelty.percentile[index]), 2)}
+def _rounded(values: np.ndarray) -> list[float]:
+    return [round(value, 2) for value in values.tolist()]
 
 
 def _encodings(images: np.ndarray, assessed: Assessment, with_input: bool) -> list[dict]:
+    novelty = zip(_rounded(assessed.novelty.elbo), _rounded(assessed.novelty.percentile), strict=True)
     items = []
-    for index, (m, s) in enumerate(zip(assessed.mu, assessed.sigma, strict=True)):
-        item = {"mu": m, "sigma": s, "novelty": _novelty_of(assessed.novelty, index)}
+    for index, (m, s, (elbo, percentile)) in enumerate(zip(assessed.mu, assessed.sigma, novelty, strict=True)):
+        item = {"mu": m, "sigma": s, "novelty": {"elbo": elbo, "percentile": percentile}}
         if with_input:
             pixels = images[index, 0]
             item["model_input"] = {"pixels": pixels, "png_base64": base64.b64encode(png_bytes(pixels)).decode()}
