@@ -5,7 +5,7 @@
 Every variant serves the bundled encoder on one core (taskset, core 0; wrk on core 1), one worker,
 and answers the same request: a 28x28 MNIST PNG as a multipart file (the Open Inference Protocol
 variants take the same digit as an FP32 tensor in JSON). The peers run in their own environments
-(benchmarks/peers) with the same Pillow decode and the same ONNX file:
+(benchmarks/peers) with the service's PNG decode (libspng) and the same ONNX file:
 - LitServe, max batch 1 and max batch 8 (batch timeout 1 ms);
 - BentoML 1.4, one worker;
 - MLServer, adaptive batching (max batch 8, 1 ms), against the service's v2 route;

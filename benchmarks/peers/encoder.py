@@ -1,12 +1,11 @@
-"""What every peer runs per request: the same Pillow decode and the bundled ONNX encoder. Imports
-only numpy, Pillow and onnxruntime, which every peer's environment has."""
+"""What every peer runs per request: the service's decode of a grey PNG (libspng) and the bundled
+ONNX encoder. Imports only numpy, pyspng and onnxruntime, which every peer's environment has."""
 
-import io
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
-from PIL import Image
+import pyspng
 
 ENCODER = Path(__file__).resolve().parents[2] / "models" / "mnist" / "encoder.onnx"
 
@@ -19,9 +18,8 @@ def session() -> onnxruntime.InferenceSession:
 
 
 def pixels(png: bytes) -> np.ndarray:
-    """An uploaded 28x28 PNG -> the model's input, (1, 1, 28, 28) in [0, 1]."""
-    image = Image.open(io.BytesIO(png)).convert("L")
-    return (np.asarray(image, np.float32) / 255).reshape(1, 1, 28, 28)
+    """An uploaded 28x28 grey PNG -> the model's input, (1, 1, 28, 28) in [0, 1]."""
+    return (np.asarray(pyspng.load(png), np.float32) / 255).reshape(1, 1, 28, 28)
 
 
 def answer(mu: np.ndarray, sigma: np.ndarray) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = ROOT / ".peers"
-COMMON = ["onnxruntime", "pillow", "numpy"]
+COMMON = ["onnxruntime", "pillow", "pyspng", "numpy"]
 # python-multipart: LitServe parses forms with Starlette, which needs it, and does not require it.
 PEERS = {
     "litserve": ["litserve==0.2.19", "python-multipart"],
@@ -16,11 +16,15 @@ PEERS = {
 
 
 def bin_of(peer: str) -> Path:
-    """The peer's environment's bin/ folder, installed if missing."""
+    """The peer's environment's bin/ folder, made or brought up to date if its packages changed."""
     venv = HOME / peer
+    wanted = [*PEERS[peer], *COMMON]
+    installed = venv / "installed.txt"
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([venv / "bin" / "pip", "install", "--quiet", *PEERS[peer], *COMMON], check=True)
+    if not installed.exists() or installed.read_text().split() != wanted:
+        subprocess.run([venv / "bin" / "pip", "install", "--quiet", *wanted], check=True)
+        installed.write_text("\n".join(wanted))
     return venv / "bin"
 
 
