@@ -22,7 +22,7 @@ import pyspng
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from contract.geometry import SIDE, Recipe
-from contract.recipes import FRAMERS, NoInk, border, ink_is_dark
+from contract.recipes import FRAMERS, NoInk, ink_is_dark
 
 WORK_PIXELS = 512 * 512
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
@@ -159,28 +159,59 @@ def _grey_png_pixels(png: GreyPNG) -> np.ndarray:
     return np.asarray(pixels, dtype=np.float32) / 255.0
 
 
-def _dark_ink(pixels: np.ndarray, in_training_form: bool) -> bool:
-    """A 28x28 picture is framed as the training images are, so its border is all background: a
-    light border means dark ink, and the cheap test keeps the most common upload fast. Other
-    pictures get the recipe's robust test."""
-    if in_training_form:
-        edge = border(pixels)
-        return float(edge.sum()) > 0.5 * edge.size  # the mean, without numpy's slower mean()
-    return ink_is_dark(pixels)
+def grey_pixels(image: Image.Image | GreyPNG) -> np.ndarray:
+    """An opened upload's intensities in [0, 1], float32, at most WORK_PIXELS."""
+    return _grey_png_pixels(image) if isinstance(image, GreyPNG) else _grey(_decoded(image))
 
 
-def to_model_input(image: Image.Image | GreyPNG, invert: Invert, recipe: Recipe) -> np.ndarray:
-    """An opened upload -> float32 (1, 28, 28) in [0, 1], white subject on black."""
-    pixels = _grey_png_pixels(image) if isinstance(image, GreyPNG) else _grey(_decoded(image))
-    in_training_form = pixels.shape == (SIDE, SIDE)
-    if invert is Invert.yes or (invert is Invert.auto and _dark_ink(pixels, in_training_form)):
+def in_training_form(image: Image.Image | GreyPNG) -> bool:
+    """A 28x28 picture is taken to be framed as the training images are: it is only turned grey and
+    white-on-black, so that an MNIST image reaches the model bit for bit as in training."""
+    return image.width == SIDE and image.height == SIDE
+
+
+def _border_weights() -> np.ndarray:
+    """A picture's border as weights on its flattened pixels: each pixel once per side it lies on."""
+    weights = np.zeros((SIDE, SIDE))
+    weights[:: SIDE - 1] += 1
+    weights[:, :: SIDE - 1] += 1
+    return weights.ravel()
+
+
+_BORDER = _border_weights()
+
+
+def white_on_black(pictures: np.ndarray, in_form: np.ndarray, invert: Invert) -> np.ndarray:
+    """Model inputs (N, 28, 28), of which those in training form (in_form) are still as decoded:
+    those are inverted in place where invert says so, and the inputs returned as (N, 1, 28, 28).
+
+    A picture in training form has a border of background only, so a light border means dark ink:
+    the cheap test keeps the most common upload fast, and runs once for the whole batch. The border
+    is summed in float64, which holds the products and sums of 8- and 16-bit intensities exactly,
+    in any order: a picture gets the same input alone or in a batch."""
+    if invert is Invert.auto:
+        border = pictures.reshape(len(pictures), -1) @ _BORDER
+        in_form = in_form & (border > 0.5 * _BORDER.sum())
+    if invert is not Invert.no and np.count_nonzero(in_form):
+        np.subtract(1.0, pictures, out=pictures, where=in_form[:, None, None])
+    return pictures[:, None]
+
+
+def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarray:
+    """A picture not in training form, as intensities -> float32 (1, 28, 28), framed by the recipe."""
+    if invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels)):
         pixels = 1.0 - pixels
-    if in_training_form:
-        return pixels[None]
     try:
         return FRAMERS[recipe](pixels)[None]
     except NoInk as error:
         raise ImageRejected(422, f"{error}; send a picture with a visible {recipe.value}") from error
+
+
+def to_model_input(image: Image.Image | GreyPNG, invert: Invert, recipe: Recipe) -> np.ndarray:
+    """One opened upload -> float32 (1, 28, 28) in [0, 1], white subject on black."""
+    if in_training_form(image):
+        return white_on_black(grey_pixels(image)[None], np.ones(1, bool), invert)[0]
+    return framed_input(grey_pixels(image), invert, recipe)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

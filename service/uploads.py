@@ -1,22 +1,38 @@
 """Uploaded images: read from a raw image body or the files of a multipart form, then prepared as
 the model's input."""
 
+from __future__ import annotations  # the nested helpers' annotations are not built on every call
+
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
+from typing import TypeVar
 
 import numpy as np
 from fastapi import Request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from PIL import Image
 
+from contract.geometry import SIDE
 from service.deps import Serving
 from service.errors import Problem
-from service.images import ACCEPTED_MEDIA_TYPES, ImageRejected, Invert, open_image, to_model_input
+from service.images import (
+    ACCEPTED_MEDIA_TYPES,
+    GreyPNG,
+    ImageRejected,
+    Invert,
+    framed_input,
+    grey_pixels,
+    in_training_form,
+    open_image,
+    white_on_black,
+)
 
 RAW_MEDIA_TYPES = ACCEPTED_MEDIA_TYPES | {"application/octet-stream"}
 IMAGE_SCHEMA = {"type": "string", "format": "binary"}
 INLINE_PIXELS = 64 * 64
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -86,32 +102,36 @@ async def read_images(request: Request, max_files: int) -> list[Upload]:
 
 
 async def model_inputs(serving: Serving, uploads: list[Upload], invert: Invert, batch: bool) -> np.ndarray:
-    """The model input of each upload. Small pictures are prepared on the event loop, where the
-    hop to a thread would cost more than the work; larger ones in the bounded picture pool, so
-    that decoding a photo never holds up other requests or the probes. In a batch, an error names
-    the file."""
+    """The model input of each upload. Pictures in training form are decoded on the event loop and
+    take their polarity together; other small pictures are framed on the event loop too, where the
+    hop to a thread would cost more than the work; larger ones in the bounded picture pool, so that
+    decoding a photo never holds up other requests or the probes. In a batch, an error names the file."""
     recipe = serving.inference.model.recipe
 
-    def located(index: int, error: ImageRejected) -> ImageRejected:
-        if not batch:
-            return error
-        return ImageRejected(error.status, f"file {index} ({uploads[index].filename!r}): {error.detail}")
-
-    def prepared(index: int, image: Image.Image) -> np.ndarray:
+    def on_file(index: int, step: Callable[..., Result], *arguments: object) -> Result:
         try:
-            return to_model_input(image, invert, recipe)
+            return step(*arguments)
         except ImageRejected as error:
-            raise located(index, error) from None
+            if not batch:
+                raise
+            raise ImageRejected(error.status, f"file {index} ({uploads[index].filename!r}): {error.detail}") from None
 
-    opened = []
-    for index, upload in enumerate(uploads):
-        try:
-            opened.append(open_image(upload.data, serving.settings.max_pixels))
-        except ImageRejected as error:
-            raise located(index, error) from None
-    if all(image.width * image.height <= INLINE_PIXELS for image in opened):
-        return np.stack([prepared(index, image) for index, image in enumerate(opened)])
-    loop = asyncio.get_running_loop()
-    return np.stack(
-        await asyncio.gather(*(loop.run_in_executor(serving.pictures, prepared, *item) for item in enumerate(opened)))
-    )
+    def framed(image: Image.Image | GreyPNG) -> np.ndarray:
+        return framed_input(grey_pixels(image), invert, recipe)
+
+    max_pixels = serving.settings.max_pixels
+    images = [on_file(index, open_image, upload.data, max_pixels) for index, upload in enumerate(uploads)]
+    in_form = [in_training_form(image) for image in images]
+    pictures = np.empty((len(images), SIDE, SIDE), np.float32)
+    for index, image in enumerate(images):
+        if in_form[index]:
+            pictures[index] = on_file(index, grey_pixels, image)
+    others = [index for index, form in enumerate(in_form) if not form]
+    if all(images[index].width * images[index].height <= INLINE_PIXELS for index in others):
+        for index in others:
+            pictures[index] = on_file(index, framed, images[index])[0]
+    else:
+        loop = asyncio.get_running_loop()
+        framings = (loop.run_in_executor(serving.pictures, on_file, index, framed, images[index]) for index in others)
+        pictures[others] = np.concatenate(await asyncio.gather(*framings))
+    return white_on_black(pictures, np.array(in_form), invert)

@@ -56,6 +56,28 @@ def test_encode_batch_is_one_list_in_upload_order(client, digit):
     np.testing.assert_allclose(items[1]["mu"], single["mu"], atol=1e-6)
 
 
+def test_a_picture_gets_the_same_model_input_alone_and_in_a_batch(client, digit, sample_data_dir):
+    mnist = load_dataset(sample_data_dir).test.images[:3]
+    noisy = np.clip(mnist[2] + np.random.default_rng(0).normal(0, 40, mnist[2].shape), 0, 255).astype(np.uint8)
+    pictures = [
+        png(mnist[0]),
+        png(255 - mnist[1]),  # dark ink on light paper: inverted, unlike its neighbours
+        png(noisy),  # a grey, uneven border
+        digit,  # a page: framed by the recipe
+        encoded(Image.fromarray(255 - mnist[0]).convert("RGB"), "JPEG", quality=95),  # decoded by Pillow
+    ]
+    files = [("file", (f"{index}.img", data, "image/png")) for index, data in enumerate(pictures)]
+    batch = client.post("/encode/batch", params={"model_input": "true"}, files=files)
+    assert batch.status_code == 200, batch.text
+    for data, item in zip(pictures, batch.json()["items"], strict=True):
+        alone = client.post(
+            "/encode", params={"model_input": "true"}, content=data, headers={"Content-Type": "image/png"}
+        )
+        assert item["model_input"]["pixels"] == alone.json()["model_input"]["pixels"]
+    first, inverted = (np.array(item["model_input"]["pixels"]) for item in batch.json()["items"][:2])
+    assert first.max() == inverted.max() == 1.0 and first[0].max() == inverted[0].max() == 0.0  # both white on black
+
+
 def test_encode_invert_decides_which_is_ink(client, digit):
     def mu(invert: str) -> list[float]:
         response = client.post(
