@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service import docs, errors, page
 from service.config import Settings
 from service.dataplane import DataPlane
-from service.middleware import Limits, RequestContext, RequireApiKey
+from service.middleware import Intake, RequireApiKey
 from service.repository import ModelRepository
 from service.routes import encode, generate, health, models, v2, v2_repository
 from service.routes.models import MODEL_PREFIX, model_in_path
@@ -38,7 +38,7 @@ class Service(FastAPI):
 
     Starlette puts its error, telemetry and body-limit layers outside any middleware added to the
     app, so every request paid for them before it reached the service's. Here the service's
-    middleware comes first (request id and log line, limits, API key, CORS), the data plane is
+    middleware comes first (request id, log line and limits, API key, CORS), the data plane is
     answered inside it (service.dataplane), and the rest goes on to FastAPI's whole stack."""
 
     front: ASGIApp
@@ -105,8 +105,7 @@ def create_app(settings: Settings | None = None) -> Service:
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
         )
-    front = Limits(front, settings=settings)
     if settings.api_key is not None:
         front = RequireApiKey(front, api_key=settings.api_key.get_secret_value())
-    app.front = RequestContext(front)
+    app.front = Intake(front, settings=settings)
     return app

@@ -122,5 +122,5 @@ def install(app: FastAPI) -> None:
     for kind, handler in HANDLERS.items():
         app.add_exception_handler(kind, handler)
     # What no handler takes reaches FastAPI's outermost layer, which answers with this and raises it
-    # on to the request's log line (service.middleware.RequestContext).
+    # on to the request's log line (service.middleware.Intake).
     app.add_exception_handler(Exception, _on_internal_error)
