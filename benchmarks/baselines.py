@@ -5,8 +5,9 @@
 - the naive path: multipart -> PIL -> torch eager, one model call per request;
 - a bare ASGI no-op under the same uvicorn (create_bare_app): it reads the body and answers a
   same-size response, the cost of Python and the HTTP server alone;
-- the same bare app doing /encode's unavoidable work on a raw PNG (create_bare_work_app): the
-  service's decoder, model calls and batcher, and nothing else, no framework, middleware or logs.
+- the same bare app doing the unavoidable work of /encode on a raw PNG, /decode and /sample
+  (create_bare_work_app): the service's decoder, model calls, batcher and PNG writer, and nothing
+  else, no framework, middleware, validation or logs.
   What the work costs inside a request, where it runs slower than alone (benchmarks.essential).
 Fixed bodies come from a JSON file named by VAE_BENCH_FIXTURES ({"encode": str, "png": base64}).
 """
@@ -15,6 +16,7 @@ import base64
 import io
 import json
 import os
+from urllib.parse import parse_qs
 
 import numpy as np
 import orjson
@@ -23,7 +25,7 @@ from fastapi import FastAPI, Request, Response
 from PIL import Image
 
 from service.config import Settings
-from service.images import Invert, open_image, to_model_input
+from service.images import Invert, open_image, png_bytes, to_model_input
 from service.inference import Inference
 from service.model import VAEModel
 from training.config import VAEConfig
@@ -97,26 +99,42 @@ def create_bare_app():
 
 
 def create_bare_work_app():
-    """The bare app answering a raw PNG with /encode's answer, computed as the service computes it,
-    for the model in VAE_MODEL_DIR."""
+    """The bare app doing the unavoidable work of the service's small requests, as the service does
+    it, for the model in VAE_MODEL_DIR: /encode's answer to a raw PNG under POST /, /decode's PNG for
+    one latent vector under POST /decode, /sample's PNG of one seeded draw under GET /sample."""
     settings = Settings()
     model = VAEModel.load(settings.model_dir, threads=settings.ort_threads)
     inference = Inference("bare", model, settings.max_batch, settings.batch_wait_ms / 1000)
 
-    async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
-        if scope["method"] != "POST":  # the harness's readiness probe
-            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
-            return await send({"type": "http.response.body", "body": b""})
-        image = to_model_input(open_image(await _body(receive), settings.max_pixels), Invert.auto, model.recipe)
+    async def encode(body: bytes) -> tuple[bytes, bytes]:
+        image = to_model_input(open_image(body, settings.max_pixels), Invert.auto, model.recipe)
         assessed = await inference.assess(image[None])
         novelty = {"elbo": float(assessed.novelty.elbo[0]), "percentile": float(assessed.novelty.percentile[0])}
         answer = {"model_id": model.id, "mu": assessed.mu[0], "sigma": assessed.sigma[0], "novelty": novelty}
-        body = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return b"application/json", orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    async def decoded(z: np.ndarray) -> tuple[bytes, bytes]:
+        (images,) = await inference.decode(z)
+        return b"image/png", png_bytes(images[0, 0])
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        path, body = scope["path"], await _body(receive)
+        if scope["method"] == "POST" and path == "/":
+            kind, answer = await encode(body)
+        elif scope["method"] == "POST" and path == "/decode":
+            kind, answer = await decoded(np.asarray(orjson.loads(body)["z"], np.float32).reshape(1, -1))
+        elif scope["method"] == "GET" and path == "/sample":
+            seed = int(parse_qs(scope["query_string"].decode())["seed"][0])
+            kind, answer = await decoded(
+                np.random.default_rng(seed).standard_normal((1, model.latent_size), dtype=np.float32)
+            )
+        else:  # the harness's readiness probe
+            kind, answer = b"text/plain", b""
+        headers = [(b"content-type", kind), (b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": 200 if answer else 404, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
 
     return app
 

@@ -74,11 +74,13 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
             "service": Load("POST", "/decode", z, json_header),
             "noop": Load("POST", "/noop/decode", z, json_header),
             "bare": Load("POST", "/png", z, json_header),
+            "bare+work": Load("POST", "/decode", z, json_header),
         },
         "sample": {
             "service": Load("GET", "/sample?n=1&seed=1"),
             "noop": Load("GET", "/noop/sample"),
             "bare": Load("GET", "/png"),
+            "bare+work": Load("GET", "/sample?n=1&seed=1"),
         },
         "encode_batch64": {
             "service": Load("POST", "/encode/batch", sixty_four, form),

@@ -41,6 +41,8 @@ def _located(where: str, error: ValidationError, model: type[BaseModel]) -> Requ
 def query_values(model: type[BaseModel], request: Request, body_only: frozenset[str] = frozenset()) -> dict[str, str]:
     """The query string as a dict, refusing names the model lacks and names given twice."""
     values: dict[str, str] = {}
+    if not request.scope["query_string"]:  # most requests: no QueryParams to build
+        return values
     for name, value in request.query_params.multi_items():
         if name not in model.model_fields:
             raise Problem(422, f"unknown query parameter {name!r}; {_takes(model)}")
