@@ -154,6 +154,36 @@ BARE_COMMAND = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_app", *
 BARE_WORK_COMMAND = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_work_app", *BASELINE_COMMAND[4:]]
 
 
+SPIN = """
+import time
+end, n = time.perf_counter() + {seconds}, 0
+while time.perf_counter() < end:
+    n += 1
+print(n)
+"""
+
+
+def _spins(cores: list[str], seconds: float) -> list[int]:
+    """The turns of a pure-Python loop, one process per core, all at once."""
+    loops = [
+        subprocess.Popen(
+            ["taskset", "-c", core, sys.executable, "-c", SPIN.format(seconds=seconds)], stdout=subprocess.PIPE
+        )
+        for core in cores
+    ]
+    return [int(loop.communicate()[0]) for loop in loops]
+
+
+def two_core_scaling(seconds: float, rounds: int) -> float:
+    """What two busy cores of this machine do together against one alone (a shared host's cores slow
+    each other down): with wrk's share, the ceiling of two workers against one."""
+    ratios = []
+    for _ in range(rounds):
+        (alone,) = _spins([SERVER_CORE], seconds)
+        ratios.append(sum(_spins([SERVER_CORE, LOAD_CORE], seconds)) / alone)
+    return statistics.median(ratios)
+
+
 def median_run(runs: list[Result]) -> dict:
     """The median of each figure over the rounds; errors summed."""
     figures = ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request", "load_cores")
@@ -228,6 +258,7 @@ def main() -> None:
                     server([*service_command, "--workers", str(workers)], "0,1", log=scratch / f"{workers}.log")
                 )
                 pools[f"workers_{workers}"] = (pool_url, pool_pid, every_load["encode_raw"]["service"])
+            results["two_core_scaling"] = round(two_core_scaling(seconds, rounds), 3)
             for pool, figures in alternate(pools, 64).items():
                 results[f"{pool}_req_s"] = figures["requests_per_second"]
                 results[f"{pool}_load_cores"] = figures["load_cores"]
@@ -306,9 +337,12 @@ def report(results: dict) -> None:
     if "workers_2_req_s" in results:
         scaling = results["workers_2_req_s"] / results["workers_1_req_s"]
         left = CORES - results["workers_2_load_cores"]  # what wrk leaves to the two workers
+        machine = results["two_core_scaling"]
         print(
             f"  2 workers / 1 worker at c=64: {scaling:.2f}x (target {TWO_WORKERS_TARGET}x); wrk leaves the workers "
-            f"{left:.2f} cores: per core they had, {scaling / left:.2f} of one worker's throughput"
+            f"{left:.2f} cores: per core they had, {scaling / left:.2f} of one worker's throughput\n"
+            f"  this machine's two cores, both busy with a Python loop, do {machine:.2f}x one alone: with wrk's share, "
+            f"two workers could reach {left * machine / CORES:.2f}x one"
         )
     print(f"  mean batch of /encode's model calls under load: {results['mean_encode_batch']}")
     print(
