@@ -179,6 +179,7 @@ def _border_weights() -> np.ndarray:
 
 
 _BORDER = _border_weights()
+_LIGHT = 0.5 * _BORDER.sum()  # a border whose mean intensity is above one half
 
 
 def white_on_black(pictures: np.ndarray, in_form: np.ndarray, invert: Invert) -> np.ndarray:
@@ -191,7 +192,7 @@ def white_on_black(pictures: np.ndarray, in_form: np.ndarray, invert: Invert) ->
     in any order: a picture gets the same input alone or in a batch."""
     if invert is Invert.auto:
         border = pictures.reshape(len(pictures), -1) @ _BORDER
-        in_form = in_form & (border > 0.5 * _BORDER.sum())
+        in_form = in_form & (border > _LIGHT)
     if invert is not Invert.no and np.count_nonzero(in_form):
         np.subtract(1.0, pictures, out=pictures, where=in_form[:, None, None])
     return pictures[:, None]
