@@ -199,11 +199,11 @@ def white_on_black(pictures: np.ndarray, in_form: np.ndarray, invert: Invert) ->
 
 
 def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarray:
-    """A picture not in training form, as intensities -> float32 (1, 28, 28), framed by the recipe."""
+    """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe."""
     if invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels)):
         pixels = 1.0 - pixels
     try:
-        return FRAMERS[recipe](pixels)[None]
+        return FRAMERS[recipe](pixels)
     except NoInk as error:
         raise ImageRejected(422, f"{error}; send a picture with a visible {recipe.value}") from error
 
@@ -212,7 +212,7 @@ def to_model_input(image: Image.Image | GreyPNG, invert: Invert, recipe: Recipe)
     """One opened upload -> float32 (1, 28, 28) in [0, 1], white subject on black."""
     if in_training_form(image):
         return white_on_black(grey_pixels(image)[None], np.ones(1, bool), invert)[0]
-    return framed_input(grey_pixels(image), invert, recipe)
+    return framed_input(grey_pixels(image), invert, recipe)[None]
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

@@ -129,9 +129,9 @@ async def model_inputs(serving: Serving, uploads: list[Upload], invert: Invert, 
     others = [index for index, form in enumerate(in_form) if not form]
     if all(images[index].width * images[index].height <= INLINE_PIXELS for index in others):
         for index in others:
-            pictures[index] = on_file(index, framed, images[index])[0]
+            pictures[index] = on_file(index, framed, images[index])
     else:
         loop = asyncio.get_running_loop()
         framings = (loop.run_in_executor(serving.pictures, on_file, index, framed, images[index]) for index in others)
-        pictures[others] = np.concatenate(await asyncio.gather(*framings))
+        pictures[others] = await asyncio.gather(*framings)
     return white_on_black(pictures, np.array(in_form), invert)
