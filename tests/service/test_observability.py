@@ -1,13 +1,16 @@
 """Request ids in one structured log line per request, and Prometheus metrics."""
 
+import asyncio
 import json
 import logging
+import os
 import re
 
 import pytest
 
 from harness.bodies import png
 from service.inference import ASSESSMENT
+from service.logs import RequestLog
 from tests.service.conftest import assert_problem
 from tests.service.imaging import digit_on_paper
 
@@ -33,6 +36,24 @@ def test_every_request_is_one_json_line_with_its_id_at_info_level(client, caplog
     assert line["method"] == "POST" and line["path"] == "/decode" and line["ms"] > 0
     assert line["status"] == 422 and "latent size is 2" in line["error"]
     assert response.json()["request_id"] == "trace-42"
+
+
+def test_the_request_lines_of_one_loop_turn_are_written_together_and_whole(caplog, capfd, monkeypatch):
+    log = RequestLog(logging.getLogger("service"))
+    writes = []
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: writes.append(bytes(data)) or real_write(fd, data))
+
+    async def a_batch_finishing() -> None:
+        for index in range(8):
+            log.write({"request_id": f"batch-{index}", "status": 200})
+        assert writes == []  # nothing yet: the turn is not over
+        await asyncio.sleep(0)
+
+    with caplog.at_level(logging.INFO, logger="service"):
+        asyncio.run(a_batch_finishing())
+    assert len(writes) == 1
+    assert [line["request_id"] for line in request_lines(capfd)] == [f"batch-{index}" for index in range(8)]
 
 
 def _fail(*_args, **_kwargs):
