@@ -67,8 +67,8 @@ class RequestLog:
         self._lines.append(json_line(time.time(), "info", self.logger.name, "request", fields) + b"\n")
 
     def _flush(self) -> None:
-        pending = memoryview(b"".join(self._lines))
-        self._lines.clear()
+        lines, self._lines = self._lines, []  # a line added while this one writes starts the next list
+        pending = memoryview(b"".join(lines))
         try:
             while pending:  # a pipe may take a long write in parts
                 pending = pending[os.write(STDERR, pending) :]
