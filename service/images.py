@@ -94,7 +94,7 @@ def _checked_size(width: int, height: int, max_pixels: int) -> None:
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image | GreyPNG:
-    """The picture's header read and checked; its pixels are decoded by to_model_input."""
+    """The picture's header read and checked; its pixels are decoded by grey_pixels."""
     if not data:
         raise ImageRejected(422, "empty image: the file has no bytes")
     grey_png = _grey_png(data)
