@@ -145,18 +145,31 @@ def _grey(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(paper, image.convert("RGBA"))
     if image.mode != "L":
         image = image.convert("RGB").convert("L")
-    return np.asarray(_reduced(image), dtype=np.float32) / 255.0
+    return intensities(np.asarray(_reduced(image)))
+
+
+_LARGEST_CODE = np.float32(255)  # a float32 divisor: the division runs in float32, as training's does
+
+
+def intensities(codes: np.ndarray, out: np.ndarray | None = None, where: np.ndarray | bool = True) -> np.ndarray:
+    """8-bit codes as intensities in [0, 1], float32; into out where `where` holds, if out is given."""
+    return np.divide(codes, _LARGEST_CODE, out=out, where=where)
+
+
+def grey_png_codes(png: GreyPNG) -> np.ndarray:
+    """A GreyPNG's pixels as decoded, 8-bit codes (uint8)."""
+    try:
+        return pyspng.load(png.data)
+    except RuntimeError as error:
+        raise ImageRejected(422, f"corrupt or truncated PNG image ({error})") from error
 
 
 def _grey_png_pixels(png: GreyPNG) -> np.ndarray:
     """As _grey gives them, for a GreyPNG."""
-    try:
-        pixels = pyspng.load(png.data)
-    except RuntimeError as error:
-        raise ImageRejected(422, f"corrupt or truncated PNG image ({error})") from error
-    if pixels.size > WORK_PIXELS:
-        pixels = _reduced(Image.fromarray(pixels))
-    return np.asarray(pixels, dtype=np.float32) / 255.0
+    codes = grey_png_codes(png)
+    if codes.size > WORK_PIXELS:
+        codes = np.asarray(_reduced(Image.fromarray(codes)))
+    return intensities(codes)
 
 
 def grey_pixels(image: Image.Image | GreyPNG) -> np.ndarray:
