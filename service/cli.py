@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from service import logs
 from service.config import Settings
+from service.connection import HttpProtocol
 from service.model import ModelError
 from service.repository import ModelRepository
 
@@ -65,5 +66,6 @@ def main(argv: list[str] | None = None) -> None:
         log_config=logs.configure(settings.log_level),
         access_log=False,
         server_header=False,
+        http=HttpProtocol,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
