@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from harness.bodies import encoded, png
+from service.model import VAEModel
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import PROBLEM, assert_problem, make_client
 from tests.service.imaging import digit_on_paper, png_with_header
@@ -243,6 +244,17 @@ def test_encode_scores_novelty_and_shows_what_the_model_saw(client, digit):
     from_png = np.asarray(Image.open(io.BytesIO(base64.b64decode(shown["model_input"]["png_base64"]))))
     assert pixels.shape == (28, 28) and np.array_equal(np.round(pixels * 255), from_png)
     assert shown["mu"] == plain["mu"] and shown["novelty"] == plain["novelty"]
+
+
+def test_the_novelty_score_is_the_models_own_to_two_decimals(sample_data_dir):
+    digits = load_dataset(sample_data_dir).test.images[:8]
+    files = [("file", (f"{index}.png", png(digit), "image/png")) for index, digit in enumerate(digits)]
+    with make_client(BUNDLED_MODEL) as bundled:
+        items = bundled.post("/encode/batch", params={"model_input": "true"}, files=files).json()["items"]
+    inputs = np.array([item["model_input"]["pixels"] for item in items], np.float32)[:, None]
+    *_, elbo, percentile = VAEModel.load(BUNDLED_MODEL, threads=1).assess(inputs)  # one call, as the request's
+    for item, score, share in zip(items, elbo.tolist(), percentile.tolist(), strict=True):
+        assert item["novelty"] == {"elbo": round(score, 2), "percentile": round(share, 2)}
 
 
 def test_noise_scores_far_below_a_digit(sample_data_dir):
