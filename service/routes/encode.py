@@ -64,9 +64,7 @@ class BatchEncoding(BaseModel):
 
 
 def _rounded(values: np.ndarray) -> list[float]:
-    """To two decimals, in one numpy call instead of a Python round each. For float32 values the
-    result is round(value, 2)'s: their hundredfold is exact in float64."""
-    return np.round(values.astype(np.float64), 2).tolist()
+    return [round(value, 2) for value in values.tolist()]
 
 
 def _encodings(images: np.ndarray, assessed: Assessment, with_input: bool) -> list[dict]:
