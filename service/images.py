@@ -151,9 +151,9 @@ def _grey(image: Image.Image) -> np.ndarray:
 _LARGEST_CODE = np.float32(255)  # a float32 divisor: the division runs in float32, as training's does
 
 
-def intensities(codes: np.ndarray, out: np.ndarray | None = None, where: np.ndarray | bool = True) -> np.ndarray:
-    """8-bit codes as intensities in [0, 1], float32; into out where `where` holds, if out is given."""
-    return np.divide(codes, _LARGEST_CODE, out=out, where=where)
+def intensities(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """8-bit codes (uint8, or already float32) as intensities in [0, 1], float32; into out, if given."""
+    return np.divide(codes, _LARGEST_CODE, out=out)
 
 
 def grey_png_codes(png: GreyPNG) -> np.ndarray:

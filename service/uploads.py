@@ -126,15 +126,16 @@ async def model_inputs(serving: Serving, uploads: list[Upload], invert: Invert, 
     in_form = [in_training_form(image) for image in images]
     pictures = np.empty((len(images), SIDE, SIDE), np.float32)
     # The 8-bit codes of grey PNGs in training form become intensities together, in one operation.
-    codes = np.empty(pictures.shape, np.uint8)
-    coded = np.zeros(len(images), bool)
+    coded = [form and isinstance(image, GreyPNG) for form, image in zip(in_form, images, strict=True)]
     for index, image in enumerate(images):
-        if in_form[index] and isinstance(image, GreyPNG):
-            codes[index] = on_file(index, grey_png_codes, image)
-            coded[index] = True
+        if coded[index]:
+            pictures[index] = on_file(index, grey_png_codes, image)
         elif in_form[index]:
             pictures[index] = on_file(index, grey_pixels, image)
-    intensities(codes, out=pictures, where=True if coded.all() else coded[:, None, None])  # unmasked is faster
+    if all(coded):
+        intensities(pictures, out=pictures)
+    elif any(coded):
+        pictures[coded] = intensities(pictures[coded])
     others = [index for index, form in enumerate(in_form) if not form]
     if all(images[index].width * images[index].height <= INLINE_PIXELS for index in others):
         for index in others:
