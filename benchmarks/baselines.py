@@ -5,9 +5,9 @@
 - the naive path: multipart -> PIL -> torch eager, one model call per request;
 - a bare ASGI no-op under the same uvicorn (create_bare_app): it reads the body and answers a
   same-size response, the cost of Python and the HTTP server alone;
-- the same bare app doing the unavoidable work of /encode on a raw PNG, /decode and /sample
-  (create_bare_work_app): the service's decoder, model calls, batcher and PNG writer, and nothing
-  else, no framework, middleware, validation or logs.
+- the same bare app doing the unavoidable work of /encode on a raw PNG, /decode, /sample and
+  /encode/batch (create_bare_work_app): the service's form parser, decoder, model calls, batcher
+  and PNG writer, and nothing else, no framework, middleware, validation or logs.
   What the work costs inside a request, where it runs slower than alone (benchmarks.essential).
 Fixed bodies come from a JSON file named by VAE_BENCH_FIXTURES ({"encode": str, "png": base64}).
 """
@@ -25,9 +25,18 @@ from fastapi import FastAPI, Request, Response
 from PIL import Image
 
 from service.config import Settings
-from service.images import Invert, open_image, png_bytes, to_model_input
-from service.inference import Inference
+from service.images import (
+    Invert,
+    grey_png_codes,
+    intensities,
+    open_image,
+    png_bytes,
+    to_model_input,
+    white_on_black,
+)
+from service.inference import Assessment, Inference
 from service.model import VAEModel
+from service.uploads import form_files
 from training.config import VAEConfig
 from training.model import VAE
 
@@ -99,18 +108,34 @@ def create_bare_app():
 
 
 def create_bare_work_app():
-    """The bare app doing the unavoidable work of the service's small requests, as the service does
-    it, for the model in VAE_MODEL_DIR: /encode's answer to a raw PNG under POST /, /decode's PNG for
-    one latent vector under POST /decode, /sample's PNG of one seeded draw under GET /sample."""
+    """The bare app doing the unavoidable work of the service's requests, as the service does it, for
+    the model in VAE_MODEL_DIR: /encode's answer to a raw PNG under POST /, /decode's PNG for one
+    latent vector under POST /decode, /sample's PNG of one seeded draw under GET /sample, and
+    /encode/batch's answer to a form of 28x28 grey PNGs under POST /batch."""
     settings = Settings()
     model = VAEModel.load(settings.model_dir, threads=settings.ort_threads)
     inference = Inference("bare", model, settings.max_batch, settings.batch_wait_ms / 1000)
 
+    def encoding(assessed: Assessment, index: int) -> dict:
+        novelty = assessed.novelty
+        return {
+            "mu": assessed.mu[index],
+            "sigma": assessed.sigma[index],
+            "novelty": {"elbo": float(novelty.elbo[index]), "percentile": float(novelty.percentile[index])},
+        }
+
     async def encode(body: bytes) -> tuple[bytes, bytes]:
         image = to_model_input(open_image(body, settings.max_pixels), Invert.auto, model.recipe)
-        assessed = await inference.assess(image[None])
-        novelty = {"elbo": float(assessed.novelty.elbo[0]), "percentile": float(assessed.novelty.percentile[0])}
-        answer = {"model_id": model.id, "mu": assessed.mu[0], "sigma": assessed.sigma[0], "novelty": novelty}
+        answer = {"model_id": model.id, **encoding(await inference.assess(image[None]), 0)}
+        return b"application/json", orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    async def encode_batch(body: bytes, content_type: str) -> tuple[bytes, bytes]:
+        uploads = form_files(body, content_type, settings.max_batch)
+        codes = [grey_png_codes(open_image(upload.data, settings.max_pixels)) for upload in uploads]
+        pictures = white_on_black(intensities(np.stack(codes)), np.ones(len(codes), bool), Invert.auto)
+        assessed = await inference.assess(pictures)
+        items = [{"filename": upload.filename, **encoding(assessed, index)} for index, upload in enumerate(uploads)]
+        answer = {"model_id": model.id, "items": items}
         return b"application/json", orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
     async def decoded(z: np.ndarray) -> tuple[bytes, bytes]:
@@ -123,6 +148,8 @@ def create_bare_work_app():
         path, body = scope["path"], await _body(receive)
         if scope["method"] == "POST" and path == "/":
             kind, answer = await encode(body)
+        elif scope["method"] == "POST" and path == "/batch":
+            kind, answer = await encode_batch(body, dict(scope["headers"])[b"content-type"].decode())
         elif scope["method"] == "POST" and path == "/decode":
             kind, answer = await decoded(np.asarray(orjson.loads(body)["z"], np.float32).reshape(1, -1))
         elif scope["method"] == "GET" and path == "/sample":

@@ -89,6 +89,7 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
             "service": Load("POST", "/encode/batch", sixty_four, form),
             "noop": Load("POST", "/noop/multipart", sixty_four, form),
             "bare": Load("POST", "/", sixty_four, form),
+            "bare+work": Load("POST", "/batch", sixty_four, form),
         },
     }
 
@@ -284,17 +285,23 @@ def main() -> None:
         with ExitStack() as servers:
             scratch = Path(servers.enter_context(tempfile.TemporaryDirectory()))
             pools = {}
+            model_dir = {"VAE_MODEL_DIR": str(args.model_dir)}
             for workers in (1, 2):
                 pool_url, pool_pid, _ = servers.enter_context(
                     server([*service_command, "--workers", str(workers)], "0,1", log=scratch / f"{workers}.log")
                 )
                 pools[f"workers_{workers}"] = (pool_url, pool_pid, every_load["encode_raw"]["service"])
+                # The framework-free app under the same uvicorn: what any Python server could reach here.
+                bare_url, bare_pid, _ = servers.enter_context(
+                    server([*BARE_WORK_COMMAND, "--workers", str(workers)], "0,1", model_dir)
+                )
+                pools[f"bare_work_workers_{workers}"] = (bare_url, bare_pid, every_load["encode_raw"]["bare+work"])
             results["two_core_scaling"] = round(two_core_scaling(seconds, rounds), 3)
             for pool, figures in alternate(pools, 64).items():
                 results[f"{pool}_req_s"] = figures["requests_per_second"]
                 results[f"{pool}_load_cores"] = figures["load_cores"]
                 print(
-                    f"encode_raw with {pool.replace('_', ' ')}, c=64: {figures['requests_per_second']:.0f} req/s, "
+                    f"encode_raw, {pool.replace('_', ' ')}, c=64: {figures['requests_per_second']:.0f} req/s, "
                     f"wrk busy on {figures['load_cores']:.2f} of the 2 cores"
                 )
     startups = []
@@ -365,6 +372,13 @@ def report(results: dict) -> None:
             f"{needed:.1f}, timed beside its runs (target {BATCH64_TARGET_RATIO}x; "
             f"{work['encode_batch64'][1] / 64:.1f} at the end of the run)"
         )
+        worked = run("encode_batch64", "bare+work", 1)
+        if worked:
+            bare_per_image = worked["cpu_us_per_request"] / 64
+            print(
+                f"  the bare app parsing the form and doing that work: {bare_per_image:.1f} us per image, "
+                f"{bare_per_image / needed:.2f}x"
+            )
     if "workers_2_req_s" in results:
         scaling = results["workers_2_req_s"] / results["workers_1_req_s"]
         left = CORES - results["workers_2_load_cores"]  # what wrk leaves to the two workers
@@ -375,6 +389,8 @@ def report(results: dict) -> None:
             f"  this machine's two cores, both busy with a Python loop, do {machine:.2f}x one alone: with wrk's share, "
             f"two workers could reach {left * machine / CORES:.2f}x one"
         )
+        bare_scaling = results["bare_work_workers_2_req_s"] / results["bare_work_workers_1_req_s"]
+        print(f"  the bare app doing the same work, in the same rounds: 2 workers / 1 worker {bare_scaling:.2f}x")
     print(f"  mean batch of /encode's model calls under load: {results['mean_encode_batch']}")
     print(
         f"  start to ready (median): {results['startup_seconds_median']} s; "

@@ -54,7 +54,7 @@ def image_request_body(multiple: bool) -> dict:
     return {"requestBody": {"required": True, "content": content}}
 
 
-def _form_files(body: bytes, content_type: str, max_files: int) -> list[Upload]:
+def form_files(body: bytes, content_type: str, max_files: int) -> list[Upload]:
     """The files of a multipart form. Parsed by `multipart`'s push parser, whose one pass over the
     bytes costs a fraction of Starlette's form machinery (spooled files, callbacks per part)."""
     boundary = parse_options_header(content_type)[1].get("boundary")
@@ -97,7 +97,7 @@ async def read_images(request: Request, max_files: int) -> list[Upload]:
         )
     data = await request.body()
     if media_type == "multipart/form-data":
-        return _form_files(data, content_type, max_files)
+        return form_files(data, content_type, max_files)
     if not data:
         raise Problem(422, "empty body: send the image's bytes")
     return [Upload(None, data)]
