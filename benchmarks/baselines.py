@@ -7,7 +7,9 @@
   same-size response, the cost of Python and the HTTP server alone;
 - the same bare app doing the unavoidable work of /encode on a raw PNG, /decode, /sample and
   /encode/batch (create_bare_work_app): the service's form parser, decoder, model calls, batcher
-  and PNG writer, and nothing else, no framework, middleware, validation or logs.
+  and PNG writer, and nothing else, no framework, middleware, validation or logs;
+- the bare app doing the work behind the service's own outermost middleware (create_bare_work_intake_app):
+  with the request ids, log lines, metrics, limits and time limit the service keeps, and nothing else.
   What the work costs inside a request, where it runs slower than alone (benchmarks.essential).
 Fixed bodies come from a JSON file named by VAE_BENCH_FIXTURES ({"encode": str, "png": base64}).
 """
@@ -15,7 +17,9 @@ Fixed bodies come from a JSON file named by VAE_BENCH_FIXTURES ({"encode": str, 
 import base64
 import io
 import json
+import logging
 import os
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -35,6 +39,7 @@ from service.images import (
     white_on_black,
 )
 from service.inference import Assessment, Inference
+from service.middleware import Intake
 from service.model import VAEModel
 from service.uploads import form_files
 from training.config import VAEConfig
@@ -164,6 +169,20 @@ def create_bare_work_app():
         await send({"type": "http.response.body", "body": answer})
 
     return app
+
+
+def create_bare_work_intake_app():
+    """The bare work app behind service.middleware.Intake, writing its request log lines to stderr."""
+    logging.getLogger("service").setLevel(logging.INFO)
+    work = create_bare_work_app()
+    routes = {}  # what the router would put in the scope: the route, named by its path in the metrics
+
+    async def routed(scope, receive, send):
+        if scope["type"] == "http":
+            scope["route"] = routes.setdefault(scope["path"], SimpleNamespace(path=scope["path"]))
+        await work(scope, receive, send)
+
+    return Intake(routed, Settings())
 
 
 async def _lifespan(receive, send) -> None:

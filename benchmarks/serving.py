@@ -4,12 +4,14 @@ naive path.
     python -m benchmarks.serving [--seconds 4] [--rounds 3] [--smoke] [--endpoints encode_raw ...]
 
 The service runs with its default settings, request logs on and written to a file as deployed, pinned
-to core 0 beside the baselines' servers (the bare ASGI no-op, and FastAPI's no-op and naive path); wrk
-runs on core 1. Each endpoint's variants are run in turn, round after round, so that the machine's
+to core 0 beside the baselines' servers (the bare ASGI no-op, the bare app doing the unavoidable work,
+the same behind the service's Intake middleware, and FastAPI's no-op and naive path); wrk runs on
+core 1. Each endpoint's variants are run in turn, round after round, so that the machine's
 drift hits them alike. Prints the medians of req/s, p50, p99 and server CPU per request at 1, 8 and 64
 connections, the ratios to the baselines, the performance issue's CPU budgets (the bare no-op's cost
 plus the unavoidable work plus 60 us, against what the service spends), the batch endpoint's CPU per
-image against its unavoidable work, scaling to two workers, start-up time and memory; writes
+image against its unavoidable work, scaling to two workers (the service's and the bare app's),
+start-up time and memory; writes
 benchmarks/results/serving.json.
 """
 
@@ -66,6 +68,7 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
             "noop": Load("POST", "/noop/raw", digit, (("Content-Type", "image/png"),)),
             "bare": Load("POST", "/", digit, (("Content-Type", "image/png"),)),
             "bare+work": Load("POST", "/", digit, (("Content-Type", "image/png"),)),
+            "bare+work+intake": Load("POST", "/", digit, (("Content-Type", "image/png"),)),
         },
         "encode_multipart": {
             "service": Load("POST", "/encode", one, form),
@@ -78,12 +81,14 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
             "noop": Load("POST", "/noop/decode", z, json_header),
             "bare": Load("POST", "/png", z, json_header),
             "bare+work": Load("POST", "/decode", z, json_header),
+            "bare+work+intake": Load("POST", "/decode", z, json_header),
         },
         "sample": {
             "service": Load("GET", "/sample?n=1&seed=1"),
             "noop": Load("GET", "/noop/sample"),
             "bare": Load("GET", "/png"),
             "bare+work": Load("GET", "/sample?n=1&seed=1"),
+            "bare+work+intake": Load("GET", "/sample?n=1&seed=1"),
         },
         "encode_batch64": {
             "service": Load("POST", "/encode/batch", sixty_four, form),
@@ -156,6 +161,11 @@ BASELINE_COMMAND = [
 ]
 BARE_COMMAND = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_app", *BASELINE_COMMAND[4:]]
 BARE_WORK_COMMAND = [*BASELINE_COMMAND[:3], "benchmarks.baselines:create_bare_work_app", *BASELINE_COMMAND[4:]]
+BARE_WORK_INTAKE_COMMAND = [
+    *BASELINE_COMMAND[:3],
+    "benchmarks.baselines:create_bare_work_intake_app",
+    *BASELINE_COMMAND[4:],
+]
 
 
 SPIN = """
@@ -262,6 +272,14 @@ def main() -> None:
             "bare+work": servers.enter_context(
                 server(BARE_WORK_COMMAND, SERVER_CORE, {"VAE_MODEL_DIR": str(args.model_dir)})
             )[:2],
+            "bare+work+intake": servers.enter_context(
+                server(
+                    BARE_WORK_INTAKE_COMMAND,
+                    SERVER_CORE,
+                    {"VAE_MODEL_DIR": str(args.model_dir)},
+                    log=scratch / "intake.log",
+                )
+            )[:2],
         }
         baselines["naive"] = baselines["noop"]  # the naive path is a route of the no-op's app
         for name in args.endpoints:
@@ -271,7 +289,7 @@ def main() -> None:
                 for variant, figures in alternate(variants, conns, each_round).items():
                     results["runs"].append({"endpoint": name, "variant": variant, "connections": conns, **figures})
                     print(
-                        f"{name:17} {variant:8} c={conns:<3} {figures['requests_per_second']:9.0f} req/s  "
+                        f"{name:17} {variant:16} c={conns:<3} {figures['requests_per_second']:9.0f} req/s  "
                         f"p50 {figures['p50_ms']:7.2f} ms  p99 {figures['p99_ms']:7.2f} ms  "
                         f"cpu {figures['cpu_us_per_request']:6.0f} us/req  errors {figures['errors']}",
                         flush=True,
@@ -352,8 +370,10 @@ def report(results: dict) -> None:
             if service and bare:
                 floor, needed = bare["cpu_us_per_request"], work[endpoint][conns]
                 spent = service["cpu_us_per_request"]
-                worked = run(endpoint, "bare+work", conns)
+                worked, guarded = run(endpoint, "bare+work", conns), run(endpoint, "bare+work+intake", conns)
                 in_request = f"; the bare app doing it, {worked['cpu_us_per_request']:4.0f}" if worked else ""
+                if guarded:
+                    in_request += f", and behind the service's Intake, {guarded['cpu_us_per_request']:4.0f}"
                 print(
                     f"  {endpoint:17} c={conns:<3} bare {floor:4.0f} + work {needed:3.0f} + {EXTRA_US_TARGET} = "
                     f"{floor + needed + EXTRA_US_TARGET:4.0f}; the service spends {spent:4.0f} "
