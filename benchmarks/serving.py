@@ -309,7 +309,7 @@ def main() -> None:
                     server([*service_command, "--workers", str(workers)], "0,1", log=scratch / f"{workers}.log")
                 )
                 pools[f"workers_{workers}"] = (pool_url, pool_pid, every_load["encode_raw"]["service"])
-                # The framework-free app under the same uvicorn: what any Python server could reach here.
+                # The framework-free app under the same uvicorn workers: how far they scale with less to do.
                 bare_url, bare_pid, _ = servers.enter_context(
                     server([*BARE_WORK_COMMAND, "--workers", str(workers)], "0,1", model_dir)
                 )
@@ -318,6 +318,7 @@ def main() -> None:
             for pool, figures in alternate(pools, 64).items():
                 results[f"{pool}_req_s"] = figures["requests_per_second"]
                 results[f"{pool}_load_cores"] = figures["load_cores"]
+                results[f"{pool}_cpu_us"] = figures["cpu_us_per_request"]
                 print(
                     f"encode_raw, {pool.replace('_', ' ')}, c=64: {figures['requests_per_second']:.0f} req/s, "
                     f"wrk busy on {figures['load_cores']:.2f} of the 2 cores"
@@ -408,6 +409,12 @@ def report(results: dict) -> None:
             f"{left:.2f} cores: per core they had, {scaling / left:.2f} of one worker's throughput\n"
             f"  this machine's two cores, both busy with a Python loop, do {machine:.2f}x one alone: with wrk's share, "
             f"two workers could reach {left * machine / CORES:.2f}x one"
+        )
+        alone = results["workers_1_req_s"] * results["workers_1_cpu_us"] / 1e6  # the cores the lone worker used
+        print(
+            f"  the lone worker kept {alone:.2f} cores busy: {TWO_WORKERS_TARGET}x at its CPU per request needs "
+            f"{TWO_WORKERS_TARGET * alone:.2f} cores, of the {left:.2f} wrk leaves; the two workers spent "
+            f"{results['workers_2_cpu_us'] / results['workers_1_cpu_us']:.2f}x its CPU per request"
         )
         bare_scaling = results["bare_work_workers_2_req_s"] / results["bare_work_workers_1_req_s"]
         print(f"  the bare app doing the same work, in the same rounds: 2 workers / 1 worker {bare_scaling:.2f}x")
