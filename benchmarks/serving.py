@@ -11,8 +11,7 @@ drift hits them alike. Prints the medians of req/s, p50, p99 and server CPU per 
 connections, the ratios to the baselines, the performance issue's CPU budgets (the bare no-op's cost
 plus the unavoidable work plus 60 us, against what the service spends), the batch endpoint's CPU per
 image against its unavoidable work, scaling to two workers (the service's and the bare app's),
-start-up time and memory; writes
-benchmarks/results/serving.json.
+start-up time and memory; writes benchmarks/results/serving.json.
 """
 
 import argparse
@@ -265,20 +264,14 @@ def main() -> None:
         json.dump({"encode": encode_body, "png": base64.b64encode(png_body).decode(), "vae": vae}, fixtures)
         fixtures.flush()
         fixed = {"VAE_BENCH_FIXTURES": fixtures.name}
+        model_dir = {"VAE_MODEL_DIR": str(args.model_dir)}
         baselines = {
             "service": (url, pid),
             "bare": servers.enter_context(server(BARE_COMMAND, SERVER_CORE, fixed))[:2],
             "noop": servers.enter_context(server(BASELINE_COMMAND, SERVER_CORE, fixed))[:2],
-            "bare+work": servers.enter_context(
-                server(BARE_WORK_COMMAND, SERVER_CORE, {"VAE_MODEL_DIR": str(args.model_dir)})
-            )[:2],
+            "bare+work": servers.enter_context(server(BARE_WORK_COMMAND, SERVER_CORE, model_dir))[:2],
             "bare+work+intake": servers.enter_context(
-                server(
-                    BARE_WORK_INTAKE_COMMAND,
-                    SERVER_CORE,
-                    {"VAE_MODEL_DIR": str(args.model_dir)},
-                    log=scratch / "intake.log",
-                )
+                server(BARE_WORK_INTAKE_COMMAND, SERVER_CORE, model_dir, log=scratch / "intake.log")
             )[:2],
         }
         baselines["naive"] = baselines["noop"]  # the naive path is a route of the no-op's app
@@ -303,7 +296,6 @@ def main() -> None:
         with ExitStack() as servers:
             scratch = Path(servers.enter_context(tempfile.TemporaryDirectory()))
             pools = {}
-            model_dir = {"VAE_MODEL_DIR": str(args.model_dir)}
             for workers in (1, 2):
                 pool_url, pool_pid, _ = servers.enter_context(
                     server([*service_command, "--workers", str(workers)], "0,1", log=scratch / f"{workers}.log")
@@ -333,6 +325,9 @@ def main() -> None:
     report(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
+    failed = sorted({f"{r['endpoint']} {r['variant']}" for r in results["runs"] if r["errors"]})
+    if args.smoke and failed:  # the smoke run keeps every variant answering, not only running
+        sys.exit(f"errors from: {', '.join(failed)}")
 
 
 def report(results: dict) -> None:
