@@ -38,10 +38,10 @@ RUN cd $SITE \
 # deployed, so nothing can be cached later); the rest compiles in memory if ever imported.
 COPY models/mnist /src/models/mnist
 RUN VAE_MODEL_DIR=/src/models/mnist /opt/venv/bin/python -c "from service.cli import main; \
-from service.app import create_app; from service.repository import ModelRepository; \
-from service.config import Settings; import uvicorn.protocols.http.httptools_impl, uvicorn.lifespan.on, \
-uvicorn.loops.uvloop, multipart; from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, \
-PngImagePlugin, WebPImagePlugin; create_app(); ModelRepository(Settings()).load_all()"
+from service.http.app import create_app; from service.core.repository import ModelRepository; \
+from service.settings import Settings; import multipart; from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, \
+PngImagePlugin, WebPImagePlugin; create_app(); ModelRepository(Settings()).load_all()" \
+    && /opt/venv/bin/python -m compileall -q /opt/venv/lib/python3.11/site-packages/uvicorn
 
 FROM python:3.11-slim AS train
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu

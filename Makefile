@@ -35,8 +35,9 @@ $(VENV)/.dev: pyproject.toml client/pyproject.toml $(VENV)/.torch | $(BIN)/pytho
 serve: $(VENV)/.serve  ## set up, then serve models/mnist on http://127.0.0.1:8000 (PORT=8080 make serve)
 	$(BIN)/vae-serve $(if $(PORT),--port $(PORT))
 
-test: $(VENV)/.dev  ## set up, then lint and run the test suite (no containers)
+test: $(VENV)/.dev  ## set up, then lint, check the direction of imports and run the test suite (no containers)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-all: $(VENV)/.dev  ## the suite plus the slow, full-data checks and the browser tests

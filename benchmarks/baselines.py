@@ -20,7 +20,6 @@ import io
 import json
 import logging
 import os
-from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -29,20 +28,21 @@ import torch
 from fastapi import FastAPI, Request, Response
 from PIL import Image
 
-from service.config import Settings
-from service.images import (
+from service.core.pictures import (
     Invert,
+    Upload,
     grey_png_codes,
     intensities,
+    model_inputs,
     open_image,
     png_bytes,
-    to_model_input,
     white_on_black,
 )
-from service.inference import Assessment, Inference
-from service.middleware import Intake
-from service.model import VAEModel
-from service.uploads import form_files
+from service.core.served import Assessment, ServedModel
+from service.core.verified import VerifiedModel
+from service.http.middleware import Intake
+from service.http.uploads import form_files
+from service.settings import Settings
 from training.config import VAEConfig
 from training.model import VAE
 
@@ -119,8 +119,8 @@ def create_bare_work_app():
     latent vector under POST /decode, /sample's PNG of one seeded draw under GET /sample, and
     /encode/batch's answer to a form of 28x28 grey PNGs under POST /batch."""
     settings = Settings()
-    model = VAEModel.load(settings.model_dir, threads=settings.ort_threads)
-    inference = Inference("bare", model, settings.max_batch, settings.batch_wait_ms / 1000)
+    model = VerifiedModel.load(settings.model_dir, threads=settings.ort_threads)
+    inference = ServedModel("bare", model, settings.max_batch, settings.batch_wait_ms / 1000)
 
     def encoding(assessed: Assessment, index: int) -> dict:
         novelty = assessed.novelty
@@ -131,8 +131,8 @@ def create_bare_work_app():
         }
 
     async def encode(body: bytes) -> tuple[bytes, bytes]:
-        image = to_model_input(open_image(body, settings.max_pixels), Invert.auto, model.recipe)
-        answer = {"model_id": model.id, **encoding(await inference.assess(image[None]), 0)}
+        images = await model_inputs([Upload(None, body)], Invert.auto, model.recipe, settings.max_pixels, None, False)
+        answer = {"model_id": model.id, **encoding(await inference.assess(images), 0)}
         return b"application/json", orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
     async def encode_batch(body: bytes, content_type: str) -> tuple[bytes, bytes]:
@@ -177,17 +177,9 @@ def create_bare_work_app():
 
 
 def create_bare_work_intake_app():
-    """The bare work app behind service.middleware.Intake, writing its request log lines to stderr."""
+    """The bare work app behind service.http.middleware.Intake, writing its request log lines to stderr."""
     logging.getLogger("service").setLevel(logging.INFO)
-    work = create_bare_work_app()
-    routes = {}  # what the router would put in the scope: the route, named by its path in the metrics
-
-    async def routed(scope, receive, send):
-        if scope["type"] == "http":
-            scope["route"] = routes.setdefault(scope["path"], SimpleNamespace(path=scope["path"]))
-        await work(scope, receive, send)
-
-    return Intake(routed, Settings())
+    return Intake(create_bare_work_app(), Settings(), route_label=lambda scope: scope["path"])
 
 
 async def _lifespan(receive, send) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 import pyspng
 
 from contract.geometry import IMAGE_SHAPE
-from service.images import png_bytes
-from service.model import VAEModel
+from service.core.pictures import png_bytes
+from service.core.verified import VerifiedModel
 
 # What the model calls cost per request: at one connection alone, at eight or more shared by up to eight.
 BATCH_AT_CONNECTIONS = {1: 1, 8: 8, 64: 8}
@@ -35,7 +35,7 @@ def _microseconds(call) -> float:
 
 def essential_work_us(model_dir: Path, digit: bytes) -> dict[str, dict[int, float]]:
     """For each endpoint and connection count: microseconds of unavoidable work per request."""
-    model = VAEModel.load(model_dir, threads=1)
+    model = VerifiedModel.load(model_dir, threads=1)
     images = [np.zeros((rows, *IMAGE_SHAPE), np.float32) for rows in (1, 8)]
     latents = [np.zeros((rows, model.latent_size), np.float32) for rows in (1, 8)]
     output = model.decode(latents[0])[0, 0]
@@ -63,7 +63,7 @@ def essential_work_us(model_dir: Path, digit: bytes) -> dict[str, dict[int, floa
     }
 
 
-def batch64_work_us(model: VAEModel, digit: bytes) -> float:
+def batch64_work_us(model: VerifiedModel, digit: bytes) -> float:
     """The unavoidable work of an /encode/batch of 64 copies of the digit: 64 decodes, one model call."""
     images = np.zeros((BATCH64, *IMAGE_SHAPE), np.float32)
     return BATCH64 * _microseconds(partial(pyspng.load, digit)) + _microseconds(partial(model.assess, images))

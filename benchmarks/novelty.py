@@ -19,20 +19,20 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from sklearn.metrics import roc_auc_score
 
 from harness.pictures import available_fonts
-from service.images import Invert, open_image, to_model_input
-from service.model import VAEModel
+from service.core.pictures import Invert, prepare
+from service.core.verified import VerifiedModel
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD_PERCENTILE = 1.0
 
 
-def scores(model: VAEModel, images: np.ndarray) -> np.ndarray:
+def scores(model: VerifiedModel, images: np.ndarray) -> np.ndarray:
     mu, sigma = model.encode(images)
     return model.novelty(images, model.decode(mu), mu, sigma).elbo
 
 
-def letters(model: VAEModel, count: int, rng: np.random.Generator) -> np.ndarray:
+def letters(model: VerifiedModel, count: int, rng: np.random.Generator) -> np.ndarray:
     fonts, alphabet = available_fonts(), string.ascii_letters
     images = []
     for index in range(count):
@@ -41,7 +41,7 @@ def letters(model: VAEModel, count: int, rng: np.random.Generator) -> np.ndarray
         ImageDraw.Draw(image).text((30, 10), alphabet[rng.integers(len(alphabet))], fill=20, font=face)
         upload = io.BytesIO()
         image.save(upload, format="PNG")
-        images.append(to_model_input(open_image(upload.getvalue(), 10**8), Invert.auto, model.recipe))
+        images.append(prepare(upload.getvalue(), Invert.auto, model.recipe, 10**8))
     return np.stack(images)
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--outsiders-dir", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    model = VAEModel.load(args.model_dir, threads=1)
+    model = VerifiedModel.load(args.model_dir, threads=1)
     as_input = lambda images: (images[: args.count].astype(np.float32) / 255)[:, None]  # noqa: E731
     insiders = scores(model, as_input(load_dataset(args.data_dir).test.images))
     outsiders = {

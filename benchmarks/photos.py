@@ -24,8 +24,8 @@ import psutil
 from PIL import Image
 
 from harness.server import running_server
-from service.images import Invert, open_image, to_model_input
-from service.model import VAEModel
+from service.core.pictures import Invert, prepare
+from service.core.verified import VerifiedModel
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,11 +62,11 @@ def median_ms(action, repeats: int) -> float:
 
 
 def recipe_times(uploads: dict[str, bytes], repeats: int) -> None:
-    recipe = VAEModel.load(MODEL, threads=1).recipe
+    recipe = VerifiedModel.load(MODEL, threads=1).recipe
     print("| upload | bytes | median ms to prepare (decode + recipe, one thread) |")
     print("|---|---|---|")
     for name, data in uploads.items():
-        ms = median_ms(lambda data=data: to_model_input(open_image(data, 10**8), Invert.auto, recipe), repeats)
+        ms = median_ms(lambda data=data: prepare(data, Invert.auto, recipe, 10**8), repeats)
         print(f"| {name} | {len(data):,} | {ms:.2f} |")
 
 

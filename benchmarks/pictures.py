@@ -23,7 +23,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from harness.pictures import ALL_CONDITIONS, Picture, corpus, target_for
 from harness.server import running_server
-from service.model import VAEModel
+from service.core.verified import VerifiedModel
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ class Outcome:
 
 def training_neighbours(model_dir: Path, data_dir: Path) -> KNeighborsClassifier:
     """5-NN over the training images' mu, computed by the same ONNX encoder the service runs."""
-    model = VAEModel.load(model_dir, threads=1)
+    model = VerifiedModel.load(model_dir, threads=1)
     train = load_dataset(data_dir).train
     pixels = (train.images.astype(np.float32) / 255)[:, None]
     mu = np.concatenate([model.encode(batch)[0] for batch in np.array_split(pixels, 30)])

@@ -36,8 +36,8 @@ from benchmarks.essential import batch64_work_us, essential_work_us
 from benchmarks.load import Load, Result, run_wrk
 from harness.bodies import MULTIPART_TYPE, multipart, png
 from harness.server import free_port
-from service.inference import ASSESSMENT
-from service.model import VAEModel
+from service.core.served import ASSESSMENT
+from service.core.verified import VerifiedModel
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,8 +245,8 @@ def main() -> None:
     batch64_works: list[float] = []
 
     @functools.cache
-    def batch64_model() -> VAEModel:  # loaded only if the batch endpoint is run
-        return VAEModel.load(args.model_dir, threads=1)
+    def batch64_model() -> VerifiedModel:  # loaded only if the batch endpoint is run
+        return VerifiedModel.load(args.model_dir, threads=1)
 
     def time_batch64_work() -> None:
         """The batch's unavoidable work, timed beside its runs: its ratio is then free of the drift."""

@@ -10,11 +10,10 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
-from service import logs
-from service.config import Settings
-from service.connection import HttpProtocol
-from service.model import ModelError
-from service.repository import ModelRepository
+from service.core.errors import ModelError
+from service.core.repository import ModelRepository
+from service.http import logs
+from service.settings import Settings
 
 SHUTDOWN_GRACE_SECONDS = 20
 
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     # uvicorn drains on SIGTERM, then re-raises it under the handler it found: make that a clean exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        "service.app:create_app",
+        "service.http.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -66,6 +65,5 @@ def main(argv: list[str] | None = None) -> None:
         log_config=logs.configure(settings.log_level),
         access_log=False,
         server_header=False,
-        http=HttpProtocol,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )

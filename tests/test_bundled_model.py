@@ -7,7 +7,7 @@ import onnxruntime
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
-from service.model import VAEModel
+from service.core.verified import VerifiedModel
 from tests.conftest import BUNDLED_MODEL, FULL_MNIST
 from training.data import MNIST_SHA256, load_dataset
 
@@ -18,7 +18,7 @@ def description() -> dict:
 
 
 def test_bundled_model_loads_and_is_intact():
-    model = VAEModel.load(BUNDLED_MODEL, threads=1)
+    model = VerifiedModel.load(BUNDLED_MODEL, threads=1)
     model.warm_up()
     assert model.latent_size == 2
 

@@ -11,9 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from service.app import create_app
 from service.cli import SHUTDOWN_GRACE_SECONDS
-from service.config import Settings
+from service.http.app import routes as declared_routes
+from service.settings import Settings
 from tests.conftest import REPO
 
 KUBERNETES_VERSION = "1.34.0"
@@ -91,7 +91,7 @@ def test_every_selector_picks_the_pods(rendered):
 
 def pod_checks(pod: dict, container: dict, port: int) -> None:
     """What a careful operator asks of the pod, and what the image really serves."""
-    routes = {route.path for route in create_app(Settings()).routes if "GET" in getattr(route, "methods", ())}
+    routes = {route.path for route in declared_routes() if "GET" in route.methods}
     settings = {f"VAE_{name.upper()}" for name in Settings.model_fields}
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env.keys() <= settings, env.keys() - settings

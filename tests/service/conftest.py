@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.config import Settings
+from service.core.engine import Engine
+from service.http.app import create_app
+from service.settings import Settings
 
 PROBLEM = "application/problem+json"
 
@@ -19,12 +20,20 @@ def assert_problem(response, status: int, fragment: str) -> dict:
     return body
 
 
+def served_by(settings: Settings) -> TestClient:
+    """A client of the app over an engine the test can reach as `client.engine`."""
+    engine = Engine(settings)
+    client = TestClient(create_app(engine=engine), raise_server_exceptions=False)
+    client.engine = engine
+    return client
+
+
 def make_client(model_dir: Path, **settings) -> TestClient:
-    return TestClient(create_app(Settings(model_dir=model_dir, **settings)), raise_server_exceptions=False)
+    return served_by(Settings(model_dir=model_dir, **settings))
 
 
 def make_repository_client(repository: Path, **settings) -> TestClient:
-    return TestClient(create_app(Settings(model_repository=repository, **settings)), raise_server_exceptions=False)
+    return served_by(Settings(model_repository=repository, **settings))
 
 
 @pytest.fixture

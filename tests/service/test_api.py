@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from harness.bodies import encoded, png
-from service.model import VAEModel
+from service.core.verified import VerifiedModel
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import PROBLEM, assert_problem, make_client
 from tests.service.imaging import digit_on_paper, png_with_header
@@ -252,7 +252,7 @@ def test_the_novelty_score_is_the_models_own_to_two_decimals(sample_data_dir):
     with make_client(BUNDLED_MODEL) as bundled:
         items = bundled.post("/encode/batch", params={"model_input": "true"}, files=files).json()["items"]
     inputs = np.array([item["model_input"]["pixels"] for item in items], np.float32)[:, None]
-    *_, elbo, percentile = VAEModel.load(BUNDLED_MODEL, threads=1).assess(inputs)  # one call, as the request's
+    *_, elbo, percentile = VerifiedModel.load(BUNDLED_MODEL, threads=1).assess(inputs)  # one call, as the request's
     for item, score, share in zip(items, elbo.tolist(), percentile.tolist(), strict=True):
         assert item["novelty"] == {"elbo": round(score, 2), "percentile": round(share, 2)}
 

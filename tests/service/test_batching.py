@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from service.inference import PROBE_EVERY, Batcher
+from service.core.batcher import PROBE_EVERY, Batcher
 
 
 class Model:

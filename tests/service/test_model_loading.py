@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from service.model import ModelError, VAEModel
+from service.core.errors import ModelError
+from service.core.verified import VerifiedModel
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def model_copy(tmp_path, model_dir):
 
 
 def test_loads_and_answers(model_dir):
-    model = VAEModel.load(model_dir, threads=1)
+    model = VerifiedModel.load(model_dir, threads=1)
     model.warm_up()
     assert model.latent_size == 2
 
@@ -25,25 +26,25 @@ def test_a_tampered_reference_set_is_refused(model_copy):
     with (model_copy / "reference.bin").open("ab") as file:
         file.write(b"\0")
     with pytest.raises(ModelError, match="reference.bin: sha256 .* does not match"):
-        VAEModel.load(model_copy, threads=1)
+        VerifiedModel.load(model_copy, threads=1)
 
 
 def test_missing_description(tmp_path):
     with pytest.raises(ModelError, match="model.json: missing"):
-        VAEModel.load(tmp_path, threads=1)
+        VerifiedModel.load(tmp_path, threads=1)
 
 
 def test_tampered_file(model_copy):
     with (model_copy / "decoder.onnx").open("ab") as file:
         file.write(b"\0")
     with pytest.raises(ModelError, match="decoder.onnx: sha256 .* does not match"):
-        VAEModel.load(model_copy, threads=1)
+        VerifiedModel.load(model_copy, threads=1)
 
 
 def test_missing_file(model_copy):
     (model_copy / "encoder.onnx").unlink()
     with pytest.raises(ModelError, match="encoder.onnx: cannot read"):
-        VAEModel.load(model_copy, threads=1)
+        VerifiedModel.load(model_copy, threads=1)
 
 
 def test_inconsistent_latent_size(model_copy):
@@ -51,13 +52,13 @@ def test_inconsistent_latent_size(model_copy):
     description["latent_size"] = 3
     (model_copy / "model.json").write_text(json.dumps(description))
     with pytest.raises(ModelError, match="latent sizes disagree"):
-        VAEModel.load(model_copy, threads=1)
+        VerifiedModel.load(model_copy, threads=1)
 
 
 def test_corrupt_description(model_copy):
     (model_copy / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="not a valid model description"):
-        VAEModel.load(model_copy, threads=1)
+        VerifiedModel.load(model_copy, threads=1)
 
 
 def test_serve_command_exits_with_one_line(model_copy):
@@ -79,7 +80,7 @@ def test_an_unknown_format_version_is_named(model_copy):
     description["format_version"] = 99
     path.write_text(json.dumps(description))
     with pytest.raises(ModelError, match="not a valid model description: field 'format_version': Input should be 2"):
-        VAEModel.load(model_copy, threads=1)
+        VerifiedModel.load(model_copy, threads=1)
 
 
 def test_a_missing_field_is_named(model_copy):
@@ -88,4 +89,4 @@ def test_a_missing_field_is_named(model_copy):
     del description["novelty"]["test_quantiles"]
     path.write_text(json.dumps(description))
     with pytest.raises(ModelError, match="field 'novelty.test_quantiles': Field required"):
-        VAEModel.load(model_copy, threads=1)
+        VerifiedModel.load(model_copy, threads=1)

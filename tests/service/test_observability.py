@@ -7,10 +7,11 @@ import os
 import re
 
 import pytest
+from starlette.staticfiles import StaticFiles
 
 from harness.bodies import png
-from service.inference import ASSESSMENT
-from service.logs import RequestLog
+from service.core.served import ASSESSMENT
+from service.http.logs import RequestLog
 from tests.service.conftest import assert_problem
 from tests.service.imaging import digit_on_paper
 
@@ -60,16 +61,20 @@ def _fail(*_args, **_kwargs):
     raise RuntimeError("disk on fire")
 
 
-@pytest.mark.parametrize("plane", ["data", "control"])
-def test_an_unexpected_error_is_a_500_problem_and_a_logged_traceback(client, caplog, capfd, monkeypatch, plane):
-    """The data plane is answered inside the service's middleware, the rest by FastAPI's stack: both
-    answer an unexpected error with the same problem, and log the traceback with the request id."""
-    if plane == "data":
-        monkeypatch.setattr(client.app.state.models.get(), "assess", _fail)
+@pytest.mark.parametrize("stack", ["inference", "listing", "framework"])
+def test_an_unexpected_error_is_a_500_problem_and_a_logged_traceback(client, caplog, capfd, monkeypatch, stack):
+    """Declared routes are answered by the service's dispatch, the documentation and the explorer's
+    files by FastAPI's stack: all answer an unexpected error with the same problem, and log the
+    traceback with the request id."""
+    if stack == "inference":
+        monkeypatch.setattr(client.engine.model(), "assess", _fail)
         request = {"method": "POST", "url": "/encode", "content": png(digit_on_paper())}
-    else:
-        monkeypatch.setattr(client.app.state.models, "served", _fail)
+    elif stack == "listing":
+        monkeypatch.setattr(client.engine, "repository", _fail)
         request = {"method": "GET", "url": "/models"}
+    else:
+        monkeypatch.setattr(StaticFiles, "get_response", _fail)
+        request = {"method": "GET", "url": "/explorer/"}
     with caplog.at_level(logging.INFO, logger="service"):
         response = client.request(**request, headers={"Content-Type": "image/png", "X-Request-ID": "oops-1"})
     body = assert_problem(response, 500, "quote the request id")
@@ -120,7 +125,7 @@ def test_data_plane_requests_are_counted_by_their_route_template(client):
 
 
 def test_log_lines_carry_no_terminal_colours():
-    from service.logs import JSONFormatter
+    from service.http.logs import JSONFormatter
 
     record = logging.makeLogRecord({"msg": "Started", "color_message": "\x1b[32mStarted\x1b[0m"})
     assert "\x1b" not in JSONFormatter().format(record) and "color_message" not in JSONFormatter().format(record)

@@ -8,8 +8,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from contract.geometry import Recipe
 from harness.bodies import encoded
 from harness.pictures import ALL_CONDITIONS, corpus, target_for
-from service.images import ImageRejected, Invert, open_image, to_model_input
-from service.model import VAEModel
+from service.core.errors import InvalidInput, Refused
+from service.core.pictures import Invert, prepare
+from service.core.verified import VerifiedModel
 from tests.conftest import BUNDLED_MODEL, FASHION_MNIST, FULL_MNIST
 from training.data import load_dataset
 
@@ -18,8 +19,8 @@ needs_mnist = pytest.mark.skipif(not FULL_MNIST.exists(), reason="needs the full
 
 
 @pytest.fixture(scope="module")
-def bundled() -> VAEModel:
-    return VAEModel.load(BUNDLED_MODEL, threads=1)
+def bundled() -> VerifiedModel:
+    return VerifiedModel.load(BUNDLED_MODEL, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +30,15 @@ def neighbours(bundled) -> KNeighborsClassifier:
     return KNeighborsClassifier(n_neighbors=5).fit(mu, train.labels)
 
 
-def _accuracy(model: VAEModel, neighbours: KNeighborsClassifier, condition: str) -> float:
+def _accuracy(model: VerifiedModel, neighbours: KNeighborsClassifier, condition: str) -> float:
     test = load_dataset(FULL_MNIST).test
     pictures = list(corpus(test.images[:DIGITS_PER_CONDITION], test.labels[:DIGITS_PER_CONDITION], condition, seed=0))
     inputs, labels = [], []
     for picture in pictures:  # a picture the service would reject counts as wrong
         try:
-            inputs.append(to_model_input(open_image(picture.data, 10**8), Invert.auto, model.recipe))
+            inputs.append(prepare(picture.data, Invert.auto, model.recipe, 10**8))
             labels.append(picture.label)
-        except ImageRejected:
+        except Refused:
             continue
     predicted = neighbours.predict(model.encode(np.stack(inputs))[0])
     return float((predicted == labels).sum() / len(pictures))
@@ -59,18 +60,17 @@ def test_a_blank_page_is_not_a_digit():
     page = np.full((300, 400), 235, np.uint8)
     noisy = np.clip(page + np.random.default_rng(0).normal(0, 8, page.shape), 0, 255).astype(np.uint8)
     for picture in (page, noisy):
-        with pytest.raises(ImageRejected, match="no ink") as raised:
-            to_model_input(open_image(encoded(Image.fromarray(picture), "JPEG"), 10**8), Invert.auto, Recipe.digit)
-        assert raised.value.status == 422
+        with pytest.raises(InvalidInput, match="no ink"):
+            prepare(encoded(Image.fromarray(picture), "JPEG"), Invert.auto, Recipe.digit)
 
 
 def test_specks_far_from_the_digit_do_not_widen_its_frame():
     page = np.full((400, 400), 230, np.uint8)
     page[100:300, 190:210] = 20  # a '1'
-    clean = to_model_input(open_image(encoded(Image.fromarray(page)), 10**8), Invert.auto, Recipe.digit)
+    clean = prepare(encoded(Image.fromarray(page)), Invert.auto, Recipe.digit)
     page[5:8, 5:8] = 0  # a speck in the corner
     page[380:390, 370:378] = 30  # and a small blob
-    specked = to_model_input(open_image(encoded(Image.fromarray(page)), 10**8), Invert.auto, Recipe.digit)
+    specked = prepare(encoded(Image.fromarray(page)), Invert.auto, Recipe.digit)
     assert np.abs(specked - clean).max() < 0.1  # the same frame; the ink's level may shift a little
 
 
@@ -78,9 +78,7 @@ def test_light_falling_across_the_page_is_not_ink():
     columns = np.linspace(0, 100, 400)[None, :]  # 100 grey levels darker from left to right
     page = np.clip(235 - columns + np.zeros((400, 1)), 0, 255)
     page[100:300, 190:210] -= 180
-    pixels = to_model_input(
-        open_image(encoded(Image.fromarray(page.astype(np.uint8))), 10**8), Invert.auto, Recipe.digit
-    )
+    pixels = prepare(encoded(Image.fromarray(page.astype(np.uint8))), Invert.auto, Recipe.digit)
     rows, columns = np.nonzero(pixels[0] > 0.1)
     assert np.ptp(rows) + 1 == 20 and np.ptp(columns) + 1 <= 4  # the bar alone, fitted to the 20x20 box
 
@@ -91,7 +89,7 @@ FASHION_MODEL = BUNDLED_MODEL.parent / "fashion-mnist"
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs Debian's dataset-fashion-mnist")
 def test_clothes_upscaled_tenfold_land_where_the_originals_do():
-    model = VAEModel.load(FASHION_MODEL, threads=1)
+    model = VerifiedModel.load(FASHION_MODEL, threads=1)
     assert model.recipe is Recipe.object
     data = load_dataset(FASHION_MNIST)
     train_mu = model.encode((data.train.images.astype(np.float32) / 255)[:, None])[0]
@@ -100,11 +98,7 @@ def test_clothes_upscaled_tenfold_land_where_the_originals_do():
     originals = model.encode((images.astype(np.float32) / 255)[:, None])[0]
     upscaled = np.stack(
         [
-            to_model_input(
-                open_image(encoded(Image.fromarray(image).resize((280, 280), Image.BICUBIC)), 10**8),
-                Invert.auto,
-                model.recipe,
-            )
+            prepare(encoded(Image.fromarray(image).resize((280, 280), Image.BICUBIC)), Invert.auto, model.recipe)
             for image in images
         ]
     )

@@ -53,7 +53,7 @@ def test_cors_opens_to_configured_origins(model_dir):
 
 
 def test_cors_origins_from_a_comma_separated_variable(monkeypatch):
-    from service.config import Settings
+    from service.settings import Settings
 
     monkeypatch.setenv("VAE_CORS_ORIGINS", "https://a.example, https://b.example")
     assert Settings().cors_origins == ["https://a.example", "https://b.example"]

@@ -10,6 +10,8 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from service.core.protocol import BYTES, ProtocolError, Tensor
+
 HEADER_LENGTH = "inference-header-content-length"
 BINARY_MEDIA_TYPE = "application/octet-stream"
 
@@ -27,17 +29,7 @@ NUMPY_TYPES = {
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
 }
-BYTES = "BYTES"
 DATATYPES = (*NUMPY_TYPES, BYTES)
-
-
-class ProtocolError(Exception):
-    """A request the protocol cannot take: answered with this status and {"error": message}."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class InputParameters(BaseModel):
@@ -78,15 +70,6 @@ class InferenceRequest(BaseModel):
     parameters: RequestParameters = RequestParameters()
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = None
-
-
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    values: np.ndarray | list[bytes] | list[str]  # an array of the shape, or the BYTES elements in order:
-    # bytes from binary data, strings from JSON
 
 
 @dataclass(frozen=True)

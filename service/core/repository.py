@@ -11,19 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.description import DESCRIPTION_FILE
-from service.config import Settings
-from service.inference import Inference
-from service.model import ModelError, VAEModel
+from service.core.errors import Conflict, ModelError, UnknownModel
+from service.core.served import ServedModel
+from service.core.verified import VerifiedModel
+from service.settings import Settings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class UnknownModel(LookupError):
-    """No model is served under that name; the message lists the names there are."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -37,7 +30,7 @@ class IndexEntry:
 class ModelRepository:
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._served: dict[str, Inference] = {}
+        self._served: dict[str, ServedModel] = {}
         self._reasons: dict[str, str] = {}  # why a folder is not served
         self._lock = asyncio.Lock()  # one load or unload at a time
         self.default_name = ""
@@ -69,10 +62,10 @@ class ModelRepository:
             )
         self.default_name = default
 
-    def _opened(self, folder: Path) -> Inference:
-        model = VAEModel.load(folder, self._settings.ort_threads)
+    def _opened(self, folder: Path) -> ServedModel:
+        model = VerifiedModel.load(folder, self._settings.ort_threads)
         model.warm_up()
-        return Inference(folder.name, model, self._settings.max_batch, self._settings.batch_wait_ms / 1000)
+        return ServedModel(folder.name, model, self._settings.max_batch, self._settings.batch_wait_ms / 1000)
 
     def _folder(self, name: str) -> Path:
         folder = self.folders().get(name) if NAME.match(name) else None
@@ -80,7 +73,7 @@ class ModelRepository:
             raise UnknownModel(f"no model folder {name!r} in the repository; it has {', '.join(self.folders())}")
         return folder
 
-    async def load(self, name: str) -> Inference:
+    async def load(self, name: str) -> ServedModel:
         """Loads (or reloads) a folder and swaps it in; a ModelError leaves what was served serving."""
         async with self._lock:
             folder = self._folder(name)
@@ -94,16 +87,22 @@ class ModelRepository:
             return inference
 
     async def unload(self, name: str) -> None:
+        """Unloads a model; the default one stays, as the unprefixed routes and readiness stand on it."""
         async with self._lock:
             self._folder(name)
+            if name == self.default_name:
+                raise Conflict(
+                    f"model {name!r} is the default model, which the unprefixed routes serve; it cannot be unloaded. "
+                    "Load a new version over it, or restart with another VAE_DEFAULT_MODEL"
+                )
             if self._served.pop(name, None) is None:
                 raise UnknownModel(f"model {name!r} is not loaded; loaded: {', '.join(self._served) or 'none'}")
             self._reasons[name] = "unloaded"
 
-    def find(self, name: str) -> Inference | None:
+    def find(self, name: str) -> ServedModel | None:
         return self._served.get(name)
 
-    def get(self, name: str | None = None) -> Inference:
+    def get(self, name: str | None = None) -> ServedModel:
         """The served model by name, or the default model."""
         name = self.default_name if name is None else name
         inference = self.find(name)
@@ -111,7 +110,7 @@ class ModelRepository:
             raise UnknownModel(f"no model {name!r} is loaded; loaded: {', '.join(self._served) or 'none'}")
         return inference
 
-    def served(self) -> dict[str, Inference]:
+    def served(self) -> dict[str, ServedModel]:
         return dict(sorted(self._served.items()))
 
     def index(self) -> list[IndexEntry]:

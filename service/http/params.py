@@ -1,27 +1,32 @@
-"""Route parameters as pydantic models, validated by pydantic directly, documented from the same models.
+"""Route parameters as pydantic models, validated by pydantic directly (service.http.routing
+declares which model a route takes; its OpenAPI document is made from the same models).
 
 One rule for every route: a parameter comes from the query string, or (on POST routes that take
 JSON) from the JSON body; a parameter given in both, given twice, or unknown to the route is a 422
 that names it and says where it belongs. Nothing is silently ignored.
 
-The routes take only the Request and validate one model each: FastAPI's per-parameter machinery
-(solving the signature, validating and collecting parameter by parameter) costs several times more
-than one model. Errors keep FastAPI's shape: a RequestValidationError whose locations start with
-"query" or "body".
+One model per request, validated at once: FastAPI's per-parameter machinery (solving the
+signature, validating and collecting parameter by parameter) costs several times more. Errors keep
+FastAPI's shape: locations that start with "query" or "body".
 """
 
 from functools import cache
 from typing import TypeVar
 
 import orjson
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
 
-from service.errors import Problem
+from service.http.problems import InvalidParameters, Problem
 
 Params = TypeVar("Params", bound=BaseModel)
+
+
 JSON_MEDIA_TYPES = {"application/json", ""}  # a body without a declared type is read as JSON
+
+
+class NoParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 def _takes(model: type[BaseModel]) -> str:
@@ -29,13 +34,13 @@ def _takes(model: type[BaseModel]) -> str:
     return f"this route takes {names}" if names else "this route takes no parameters"
 
 
-def _located(where: str, error: ValidationError, model: type[BaseModel]) -> RequestValidationError:
+def _located(where: str, error: ValidationError, model: type[BaseModel]) -> InvalidParameters:
     errors = []
     for e in error.errors(include_url=False):
         if e["type"] == "extra_forbidden":
             e = {**e, "msg": f"unknown field; {_takes(model)}"}
         errors.append({**e, "loc": (where, *e["loc"])})
-    return RequestValidationError(errors)
+    return InvalidParameters(errors)
 
 
 def query_values(model: type[BaseModel], request: Request, body_only: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -69,13 +74,6 @@ def from_query(model: type[Params], request: Request) -> Params:
         raise _located("query", error, model) from None
 
 
-def no_query(request: Request) -> None:
-    """For routes without parameters: any query parameter is a mistake worth saying."""
-    if request.query_params:
-        name = next(iter(request.query_params))
-        raise Problem(422, f"unknown query parameter {name!r}; this route takes no parameters")
-
-
 async def from_query_and_json(
     model: type[Params], request: Request, body_only: frozenset[str] = frozenset(), optional: bool = False
 ) -> Params:
@@ -100,37 +98,3 @@ async def from_query_and_json(
         return model.model_validate({**fields, **query})
     except ValidationError as error:
         raise _located("body", error, model) from None
-
-
-def query_docs(model: type[BaseModel], body_only: frozenset[str] = frozenset()) -> dict:
-    """The OpenAPI `parameters` of a model read from the query string."""
-    schema = model.model_json_schema()
-    definitions = schema.get("$defs", {})
-
-    def inlined(field: dict) -> dict:
-        reference = field.get("$ref")
-        return definitions[reference.rsplit("/", 1)[-1]] | field if reference else field
-
-    return {
-        "parameters": [
-            {
-                "name": name,
-                "in": "query",
-                "required": name in schema.get("required", ()),
-                "description": field.get("description", ""),
-                "schema": {key: value for key, value in inlined(field).items() if key != "$ref"},
-            }
-            for name, field in schema["properties"].items()
-            if name not in body_only
-        ]
-    }
-
-
-def json_body_docs(model: type[BaseModel], optional: bool = False) -> dict:
-    """The OpenAPI `requestBody` of a model read from a JSON body."""
-    return {
-        "requestBody": {
-            "required": not optional,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }

@@ -1,5 +1,6 @@
-"""Pictures in and out: an uploaded image's bytes -> grey intensities -> the model's 28x28 input
-(by the model's recipe, see contract.recipes); pixel means -> PNG.
+"""Pictures in and out, the one pipeline every front end, test and benchmark calls: an uploaded
+image's bytes -> grey intensities -> the model's 28x28 input (by the model's recipe, see
+contract.recipes); pixel means -> PNG.
 
 A 28x28 image is taken to be in the training data's form already and only turned grey and
 white-on-black, so an MNIST image reaches the model bit for bit as in training. Larger pictures are
@@ -11,11 +12,16 @@ The commonest upload, an 8-bit greyscale PNG such as an MNIST digit, is decoded 
 which was the largest part of a small /encode.
 """
 
+from __future__ import annotations  # the nested helpers' annotations are not built on every call
+
+import asyncio
 import io
 import struct
 import zlib
+from collections.abc import Callable
+from concurrent.futures import Executor
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pyspng
@@ -23,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from contract.geometry import SIDE, Recipe
 from contract.recipes import FRAMERS, NoInk, ink_is_dark
+from service.core.errors import InvalidInput, Refused, UnsupportedImage
 
 WORK_PIXELS = 512 * 512
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
@@ -47,13 +54,15 @@ class Invert(StrEnum):
     no = "no"
 
 
-class ImageRejected(Exception):
-    """The upload cannot be used; status says why (415 unsupported format, 422 unusable image)."""
+INLINE_PIXELS = 64 * 64  # pictures up to this size are framed on the caller's thread: a hop costs more
+Result = TypeVar("Result")
 
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+
+class Upload(NamedTuple):
+    """One picture as it arrived: its file name, if it had one, and its bytes."""
+
+    filename: str | None
+    data: bytes
 
 
 class GreyPNG(NamedTuple):
@@ -88,15 +97,15 @@ def _grey_png(data: bytes) -> GreyPNG | None:
 
 def _checked_size(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise ImageRejected(422, f"image has {width}x{height} pixels; the limit is {max_pixels} in all")
+        raise InvalidInput(f"image has {width}x{height} pixels; the limit is {max_pixels} in all")
     if width == 0 or height == 0:
-        raise ImageRejected(422, "image has no pixels")
+        raise InvalidInput("image has no pixels")
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image | GreyPNG:
     """The picture's header read and checked; its pixels are decoded by grey_pixels."""
     if not data:
-        raise ImageRejected(422, "empty image: the file has no bytes")
+        raise InvalidInput("empty image: the file has no bytes")
     grey_png = _grey_png(data)
     if grey_png is not None:
         _checked_size(grey_png.width, grey_png.height, max_pixels)
@@ -104,11 +113,11 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image | GreyPNG:
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)  # reads the header only
     except UnidentifiedImageError as error:
-        raise ImageRejected(415, "not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP)") from error
+        raise UnsupportedImage("not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP)") from error
     except Image.DecompressionBombError as error:  # Pillow's own limit, far above max_pixels by default
-        raise ImageRejected(422, f"image too large: {error}") from error
+        raise InvalidInput(f"image too large: {error}") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:  # what Pillow raises for broken headers
-        raise ImageRejected(422, f"corrupt image header ({error})") from error
+        raise InvalidInput(f"corrupt image header ({error})") from error
     _checked_size(*image.size, max_pixels)
     return image
 
@@ -122,7 +131,7 @@ def _decoded(image: Image.Image) -> Image.Image:
         image.seek(0)  # the first frame of an animation is the picture
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageRejected(422, f"corrupt or truncated {image.format} image ({error})") from error
+        raise InvalidInput(f"corrupt or truncated {image.format} image ({error})") from error
     return image
 
 
@@ -161,7 +170,7 @@ def grey_png_codes(png: GreyPNG) -> np.ndarray:
     try:
         return pyspng.load(png.data)
     except RuntimeError as error:
-        raise ImageRejected(422, f"corrupt or truncated PNG image ({error})") from error
+        raise InvalidInput(f"corrupt or truncated PNG image ({error})") from error
 
 
 def _grey_png_pixels(png: GreyPNG) -> np.ndarray:
@@ -218,14 +227,7 @@ def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarr
     try:
         return FRAMERS[recipe](pixels)
     except NoInk as error:
-        raise ImageRejected(422, f"{error}; send a picture with a visible {recipe.value}") from error
-
-
-def to_model_input(image: Image.Image | GreyPNG, invert: Invert, recipe: Recipe) -> np.ndarray:
-    """One opened upload -> float32 (1, 28, 28) in [0, 1], white subject on black."""
-    if in_training_form(image):
-        return white_on_black(grey_pixels(image)[None], np.ones(1, bool), invert)[0]
-    return framed_input(grey_pixels(image), invert, recipe)[None]
+        raise InvalidInput(f"{error}; send a picture with a visible {recipe.value}") from error
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -255,3 +257,52 @@ def png_bytes(pixels: np.ndarray, upscale: int = 1) -> bytes:
             _png_chunk(b"IEND", b""),
         )
     )
+
+
+async def model_inputs(
+    uploads: list[Upload], invert: Invert, recipe: Recipe, max_pixels: int, pool: Executor | None, named: bool
+) -> np.ndarray:
+    """The model input (N, 1, 28, 28) of each upload. Pictures in training form are decoded where
+    this runs and take their polarity together; other small pictures are framed here too, where the
+    hop to a thread would cost more than the work; larger ones in the pool, if one is given, so
+    that decoding a photo never holds up other requests. With named, a refusal names the file."""
+
+    def on_file(index: int, step: Callable[..., Result], *arguments: object) -> Result:
+        try:
+            return step(*arguments)
+        except Refused as error:
+            if not named:
+                raise
+            raise type(error)(f"file {index} ({uploads[index].filename!r}): {error.detail}") from None
+
+    def framed(image: Image.Image | GreyPNG) -> np.ndarray:
+        return framed_input(grey_pixels(image), invert, recipe)
+
+    images = [on_file(index, open_image, upload.data, max_pixels) for index, upload in enumerate(uploads)]
+    in_form = [in_training_form(image) for image in images]
+    pictures = np.empty((len(images), SIDE, SIDE), np.float32)
+    # The 8-bit codes of grey PNGs in training form become intensities together, in one operation.
+    coded = [form and isinstance(image, GreyPNG) for form, image in zip(in_form, images, strict=True)]
+    for index, image in enumerate(images):
+        if coded[index]:
+            pictures[index] = on_file(index, grey_png_codes, image)
+        elif in_form[index]:
+            pictures[index] = on_file(index, grey_pixels, image)
+    if all(coded):
+        intensities(pictures, out=pictures)
+    elif any(coded):
+        pictures[coded] = intensities(pictures[coded])
+    others = [index for index, form in enumerate(in_form) if not form]
+    if pool is None or all(images[index].width * images[index].height <= INLINE_PIXELS for index in others):
+        for index in others:
+            pictures[index] = on_file(index, framed, images[index])
+    else:
+        loop = asyncio.get_running_loop()
+        framings = (loop.run_in_executor(pool, on_file, index, framed, images[index]) for index in others)
+        pictures[others] = await asyncio.gather(*framings)
+    return white_on_black(pictures, np.array(in_form), invert)
+
+
+def prepare(data: bytes, invert: Invert, recipe: Recipe, max_pixels: int = 25_000_000) -> np.ndarray:
+    """One picture's bytes -> its model input (1, 28, 28), as a request's: model_inputs, run here."""
+    return asyncio.run(model_inputs([Upload(None, data)], invert, recipe, max_pixels, None, named=False))[0]

@@ -6,18 +6,18 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from functools import lru_cache
 
 from prometheus_client import Counter, Histogram
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.config import Settings
-from service.docs import is_public
-from service.errors import INTERNAL_ERROR, Problem, error_document
-from service.logs import RequestLog
-from service.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
-from service.page import is_page
+from service.core.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
+from service.http.docs import is_public
+from service.http.logs import RequestLog
+from service.http.page import is_page
+from service.http.problems import INTERNAL_ERROR, Problem, error_document
+from service.settings import Settings
 
 log = logging.getLogger("service")
 request_log = RequestLog(log)
@@ -31,18 +31,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
 ]
-
-
-def route_label(scope: Scope) -> str:
-    """The route's path template for metrics. A request refused before routing (413, 503) or served
-    by a plain Starlette route (/docs) has no "route" in its scope: find the one its path matches."""
-    route = scope.get("route")
-    if route is not None:
-        return route.path
-    for candidate in scope["app"].router.routes:
-        if candidate.matches(scope)[0] is not Match.NONE:
-            return getattr(candidate, "path", "unmatched")
-    return "unmatched"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -110,8 +98,9 @@ class Intake:
     request passes through each layer's wrappers of send and receive, and on the data plane two
     layers' wrappers were a measurable share of a request's CPU."""
 
-    def __init__(self, app: ASGIApp, settings: Settings):
+    def __init__(self, app: ASGIApp, settings: Settings, route_label: Callable[[Scope], str]):
         self.app = app
+        self.route_label = route_label  # the route's path template, for the metrics
         self.max_body = settings.max_body_bytes
         self.max_in_flight = settings.max_in_flight
         self.timeout = settings.request_timeout_s
@@ -173,9 +162,8 @@ class Intake:
         finally:
             self.in_flight -= 1
 
-    @staticmethod
-    def _record(scope: Scope, exchange: Exchange, seconds: float) -> None:
-        requests, latency = _request_series(route_label(scope), scope["method"], exchange.status)
+    def _record(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
+        requests, latency = _request_series(self.route_label(scope), scope["method"], exchange.status)
         requests.inc()
         latency.observe(seconds)
         fields = {

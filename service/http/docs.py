@@ -6,11 +6,12 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from service.errors import ProblemDetails
-from service.responses import DecodedImage, ModelInput, NoveltyScore
+from service.http.problems import ProblemDetails
+from service.http.responses import DecodedImage, ModelInput, NoveltyScore
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"
@@ -27,8 +28,9 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(ASSETS_PATH + "/")
 
 
-def install(app: FastAPI, requires_key: bool) -> None:
-    """/docs from the swagger-ui-bundle package, and the schema with the key's security schemes."""
+def install(app: FastAPI, declared: list[APIRoute], requires_key: bool) -> None:
+    """/docs from the swagger-ui-bundle package, and the schema of the app's and the declared
+    routes (service.http.routing.schema_routes), with the key's security schemes."""
     app.mount(ASSETS_PATH, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     @app.get(DOCS_PATH, include_in_schema=False)
@@ -43,7 +45,8 @@ def install(app: FastAPI, requires_key: bool) -> None:
 
     def schema() -> dict:
         if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            routes = [*declared, *app.routes]
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             schemas["ProblemDetails"] = ProblemDetails.model_json_schema()
             for model in (DecodedImage, ModelInput, NoveltyScore):  # referenced from the image responses' JSON schemas

@@ -1,5 +1,6 @@
-"""Each served VAE as two protocol models, `{name}-encoder` and `{name}-decoder`: their metadata,
-and inference on the tensors the protocol carries."""
+"""The Open Inference Protocol's view of the core, whatever carries it: each served VAE as two
+protocol models, `{name}-encoder` and `{name}-decoder`, their metadata, and inference on the
+tensors the protocol carries."""
 
 import base64
 import binascii
@@ -8,12 +9,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from contract.geometry import IMAGE_SHAPE
-from service.deps import Serving
-from service.images import ImageRejected, Invert
-from service.inference import Inference
-from service.protocol.tensors import BYTES, ProtocolError, Tensor
-from service.repository import ModelRepository
-from service.uploads import Upload, model_inputs
+from service.core.engine import Engine
+from service.core.errors import InvalidInput, Refused, UnknownModel
+from service.core.pictures import Upload
+from service.core.repository import ModelRepository
+from service.core.served import ServedModel
+
+BYTES = "BYTES"
+
+
+class ProtocolError(InvalidInput):
+    """A request the protocol cannot take, in the protocol's own words."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    values: np.ndarray | list[bytes] | list[str]  # an array of the shape, or the BYTES elements in order:
+    # bytes from binary data, strings from JSON
+
 
 PLATFORM = "onnxruntime_onnx"
 BATCH = -1  # the metadata's mark for the batch axis
@@ -23,7 +39,7 @@ BATCH = -1  # the metadata's mark for the batch axis
 class Half:
     vae: str
     role: str  # "encoder" or "decoder"
-    inference: Inference
+    served: ServedModel
 
     @property
     def name(self) -> str:
@@ -31,7 +47,7 @@ class Half:
 
     @property
     def version(self) -> str:
-        return self.inference.model.version
+        return self.served.model.version
 
     @property
     def input_name(self) -> str:
@@ -39,7 +55,7 @@ class Half:
 
     def signature(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
         """Inputs and outputs: name -> shape, with BATCH for the batch axis."""
-        latent = [BATCH, self.inference.model.latent_size]
+        latent = [BATCH, self.served.model.latent_size]
         image = [BATCH, *IMAGE_SHAPE]
         if self.role == "encoder":
             return {"image": image}, {"mu": latent, "sigma": latent}
@@ -97,7 +113,7 @@ class Half:
                 )
         return tensor
 
-    async def _images(self, tensor: Tensor, serving: Serving) -> np.ndarray:
+    async def _images(self, tensor: Tensor, engine: Engine) -> np.ndarray:
         if tensor.datatype != BYTES:
             return np.ascontiguousarray(tensor.values, np.float32)
         files = []
@@ -111,16 +127,16 @@ class Half:
                     ) from None
             files.append(Upload(f"element {index}", element))
         try:
-            return await model_inputs(serving, files, Invert.auto, batch=True)
-        except ImageRejected as error:
+            return await engine.model_inputs(self.served, files, named=True)
+        except Refused as error:
             raise ProtocolError(f"input 'image' for model '{self.name}': {error.detail}") from None
 
-    async def infer(self, inputs: list[Tensor], serving: Serving) -> dict[str, np.ndarray]:
-        tensor = self._checked_input(inputs, serving.settings.max_batch)
+    async def infer(self, inputs: list[Tensor], engine: Engine) -> dict[str, np.ndarray]:
+        tensor = self._checked_input(inputs, engine.settings.max_batch)
         if self.role == "decoder":
-            (images,) = await self.inference.decode(np.ascontiguousarray(tensor.values, np.float32))
+            (images,) = await self.served.decode(np.ascontiguousarray(tensor.values, np.float32))
             return {"image": images}
-        mu, sigma = await self.inference.encode(await self._images(tensor, serving))
+        mu, sigma = await self.served.encode(await self._images(tensor, engine))
         return {"mu": mu, "sigma": sigma}
 
 
@@ -134,13 +150,13 @@ def served_names(models: ModelRepository) -> list[str]:
 def resolve(models: ModelRepository, name: str, version: str | None = None) -> Half:
     """The protocol model of that name (and version, if given); 404 naming the models there are."""
     vae, _, role = name.rpartition("-")
-    inference = models.find(vae) if role in ROLES else None
-    if inference is None:
-        served = ", ".join(served_names(models))
-        raise ProtocolError(f"Request for unknown model: '{name}' is not found; served: {served}", 404)
-    half = Half(vae, role, inference)
+    served = models.find(vae) if role in ROLES else None
+    if served is None:
+        served_list = ", ".join(served_names(models))
+        raise UnknownModel(f"Request for unknown model: '{name}' is not found; served: {served_list}")
+    half = Half(vae, role, served)
     if version is not None and version != half.version:
-        raise ProtocolError(
-            f"Request for unknown model: '{name}' version {version} is not found; loaded version: {half.version}", 404
+        raise UnknownModel(
+            f"Request for unknown model: '{name}' version {version} is not found; loaded version: {half.version}"
         )
     return half

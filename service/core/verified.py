@@ -1,4 +1,4 @@
-"""The exported model: its description, verified against its files, and its onnxruntime sessions."""
+"""A model folder, verified: its description checked against its files, and its onnxruntime sessions."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +10,7 @@ from pydantic import ValidationError
 from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, ReferenceSet, sha256_of
 from contract.geometry import IMAGE_SHAPE, Recipe
 from contract.novelty import Percentiles, elbo_at_mean
-
-
-class ModelError(Exception):
-    """The model folder is missing, corrupt or inconsistent; the message says which file and why."""
+from service.core.errors import ModelError
 
 
 def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
@@ -64,7 +61,7 @@ class Novelty:
 
 
 @dataclass(frozen=True)
-class VAEModel:
+class VerifiedModel:
     description: ModelDescription
     encoder: onnxruntime.InferenceSession
     decoder: onnxruntime.InferenceSession
@@ -95,7 +92,7 @@ class VAEModel:
         return Novelty(scores, self.percentiles(scores))
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int) -> "VAEModel":
+    def load(cls, model_dir: Path, threads: int) -> "VerifiedModel":
         description = _load_description(model_dir)
         encoder = _session(_verified_file(model_dir, description.encoder), threads)
         decoder = _session(_verified_file(model_dir, description.decoder), threads)

@@ -3,16 +3,12 @@
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from service.metrics import BATCH_SIZE, INFERENCE
-from service.model import Novelty, VAEModel
+from service.core.metrics import BATCH_SIZE, INFERENCE
 
 Outputs = tuple[np.ndarray, ...]
-
-ASSESSMENT = "encoder+decoder"  # the graphs label of /encode's calls: both graphs, one batch
 
 # While calls come alone, all but one in this many run at once; that one is deferred to see whether
 # others arrive with it.
@@ -97,28 +93,3 @@ class Batcher:
             end = start + len(inputs)
             future.set_result(tuple(output[start:end] for output in outputs))
             start = end
-
-
-@dataclass(frozen=True)
-class Assessment:
-    mu: np.ndarray  # (N, K)
-    sigma: np.ndarray  # (N, K)
-    reconstruction: np.ndarray  # (N, 1, 28, 28): the decoder's pixel means at mu
-    novelty: Novelty
-
-
-class Inference:
-    """One served model behind its batchers: what routes call."""
-
-    def __init__(self, name: str, model: VAEModel, max_batch: int, max_wait_s: float):
-        self.name = name
-        self.model = model
-        self.encode = Batcher(name, "encoder", model.encode, max_batch, max_wait_s)
-        self.decode = Batcher(name, "decoder", lambda z: (model.decode(z),), max_batch, max_wait_s)
-        # Encoder, decoder and novelty score in one batch: one wait per request, not two.
-        self._assess = Batcher(name, ASSESSMENT, model.assess, max_batch, max_wait_s)
-
-    async def assess(self, images: np.ndarray) -> Assessment:
-        """mu and sigma of Q(Z|x) for each image, its reconstruction and its novelty score."""
-        mu, sigma, means, elbo, percentile = await self._assess(images)
-        return Assessment(mu, sigma, means, Novelty(elbo, percentile))

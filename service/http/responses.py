@@ -4,13 +4,13 @@ import base64
 
 import numpy as np
 import orjson
-from fastapi import Request
-from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
 
 from contract.mosaic import grid
-from service.errors import PROBLEM_MEDIA_TYPE, Problem
-from service.images import png_bytes
+from service.core.pictures import png_bytes
+from service.http.problems import PROBLEM_MEDIA_TYPE, Problem
 
 PNG = "image/png"
 

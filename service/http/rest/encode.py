@@ -3,16 +3,12 @@
 import base64
 
 import numpy as np
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
-from service.deps import serving as serving_of
-from service.images import Invert, png_bytes
-from service.inference import Assessment
-from service.model import VAEModel
-from service.params import from_query, query_docs
-from service.responses import (
+from service.core.pictures import Invert, png_bytes
+from service.core.served import Assessment
+from service.http.responses import (
     IMAGE_ERRORS,
     UPSCALE,
     JSONResponse,
@@ -23,9 +19,9 @@ from service.responses import (
     image_responses,
     images_response,
 )
-from service.uploads import Upload, image_request_body, model_inputs, read_images
+from service.http.routing import Call, Images, Route
 
-router = APIRouter(tags=["encode"])
+TAGS = ("encode",)
 
 
 class EncodeParams(BaseModel):
@@ -79,41 +75,25 @@ def _encodings(images: np.ndarray, assessed: Assessment, with_input: bool) -> li
     return items
 
 
-async def _encode_uploads(request: Request, batch: bool) -> tuple[VAEModel, list[Upload], list[dict]]:
-    """The request's images, and what one model call says of each."""
-    serving = serving_of(request)
-    params = from_query(EncodeParams, request)
-    uploads = await read_images(request, max_files=serving.settings.max_batch if batch else 1)
-    images = await model_inputs(serving, uploads, params.invert, batch)
-    assessed = await serving.inference.assess(images)
-    return serving.inference.model, uploads, _encodings(images, assessed, params.model_input)
+async def _encoded(call: Call, batch: bool = False) -> tuple[Assessment, list[dict]]:
+    """What one model call says of each of the request's pictures; in a batch, a refusal names the file."""
+    images, assessed = await call.engine.encode(call.model, call.uploads, call.params.invert, named=batch)
+    return assessed, _encodings(images, assessed, call.params.model_input)
 
 
-@router.post(
-    "/encode",
-    response_model=EncodeResponse,
-    responses=IMAGE_ERRORS,
-    openapi_extra=image_request_body(False) | query_docs(EncodeParams),
-    summary="Encode one image",
-)
-async def encode(request: Request) -> JSONResponse:
+async def encode(call: Call) -> Response:
     """One image, as the raw body (`curl --data-binary @digit.png -H 'Content-Type: image/png'`) or
     as a multipart file: -> mu and sigma of Q(Z|x). PNG, JPEG, GIF, BMP or WebP, any size, colour or grey."""
-    model, _, (encoding,) = await _encode_uploads(request, batch=False)
+    _, (encoding,) = await _encoded(call)
+    model = call.model.model
     return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, **encoding})
 
 
-@router.post(
-    "/encode/batch",
-    response_model=BatchEncoding,
-    responses=IMAGE_ERRORS,
-    openapi_extra=image_request_body(True) | query_docs(EncodeParams),
-    summary="Encode several images in one model call",
-)
-async def encode_batch(request: Request) -> JSONResponse:
+async def encode_batch(call: Call) -> Response:
     """Up to VAE_MAX_BATCH images as the files of one multipart form -> one (mu, sigma) each."""
-    model, uploads, encodings = await _encode_uploads(request, batch=True)
-    items = [{"filename": upload.filename, **item} for upload, item in zip(uploads, encodings, strict=True)]
+    _, encodings = await _encoded(call, batch=True)
+    items = [{"filename": upload.filename, **item} for upload, item in zip(call.uploads, encodings, strict=True)]
+    model = call.model.model
     return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, "items": items})
 
 
@@ -121,22 +101,53 @@ class ReconstructParams(EncodeParams):
     upscale: int = UPSCALE
 
 
-@router.post(
-    "/reconstruct",
-    responses=image_responses(ReconstructResponse, IMAGE_ERRORS),
-    openapi_extra=image_request_body(False) | query_docs(ReconstructParams),
-    summary="Send an image through the encoder and the decoder",
-)
-async def reconstruct(request: Request) -> Response:
+async def reconstruct(call: Call) -> Response:
     """One image, as for /encode -> f(mu), the decoder's pixel means at the posterior mean, as a PNG
     by default; with Accept: application/json, also mu, sigma, the novelty score and the 28x28 the
     model saw (with ?model_input=true)."""
-    serving = serving_of(request)
-    params = from_query(ReconstructParams, request)
-    check_upscale(params.upscale, serving.settings.max_upscale)
-    uploads = await read_images(request, max_files=1)
-    images = await model_inputs(serving, uploads, params.invert, batch=False)
-    assessed = await serving.inference.assess(images)
-    (encoding,) = _encodings(images, assessed, params.model_input)
-    body = {"model_id": serving.inference.model.id, **encoding}
-    return images_response(request, assessed.mu, assessed.reconstruction, params.upscale, body)
+    check_upscale(call.params.upscale, call.engine.settings.max_upscale)
+    assessed, (encoding,) = await _encoded(call)
+    body = {"model_id": call.model.model.id, **encoding}
+    return images_response(call.request, assessed.mu, assessed.reconstruction, call.params.upscale, body)
+
+
+ROUTES = [
+    Route(
+        ("POST",),
+        "/encode",
+        encode,
+        "Encode one image",
+        TAGS,
+        query=EncodeParams,
+        body=Images(max_files=1),
+        response_model=EncodeResponse,
+        responses=IMAGE_ERRORS,
+        serves_model=True,
+        per_model=True,
+    ),
+    Route(
+        ("POST",),
+        "/encode/batch",
+        encode_batch,
+        "Encode several images in one model call",
+        TAGS,
+        query=EncodeParams,
+        body=Images(),
+        response_model=BatchEncoding,
+        responses=IMAGE_ERRORS,
+        serves_model=True,
+        per_model=True,
+    ),
+    Route(
+        ("POST",),
+        "/reconstruct",
+        reconstruct,
+        "Send an image through the encoder and the decoder",
+        TAGS,
+        query=ReconstructParams,
+        body=Images(max_files=1),
+        responses=image_responses(ReconstructResponse, IMAGE_ERRORS),
+        serves_model=True,
+        per_model=True,
+    ),
+]

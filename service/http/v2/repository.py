@@ -1,0 +1,123 @@
+"""The Open Inference Protocol's model repository extension: list the repository's folders, load
+(or reload) one, unload one, without a restart. Behind the API key, like every route but the probes."""
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.core.errors import ModelError
+from service.core.protocol import ProtocolError
+from service.http.problems import PROTOCOL_STATUS
+from service.http.responses import JSONResponse
+from service.http.routing import Call, OpaqueBody, PathParameter, Route
+from service.http.v2.inference import TAGS, V2_ERRORS
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ready: bool = False
+
+
+class LoadRequest(BaseModel):
+    """The protocol allows parameters (Triton's override a model's configuration or files); this
+    service takes none: a model is its folder."""
+
+    model_config = ConfigDict(extra="forbid")
+    parameters: dict[str, object] = {}
+
+
+class UnloadParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unload_dependents: bool = False  # tritonclient sends it; a VAE's halves unload together anyway
+
+
+class UnloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    parameters: UnloadParameters = UnloadParameters()
+
+
+async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
+    """The body in the protocol's words: an empty one is {}, an error names the field."""
+    try:
+        return model.model_validate_json(await request.body() or b"{}")
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise ProtocolError(f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}") from None
+
+
+async def index(call: Call) -> Response:
+    """Each model folder: READY with its version, or UNAVAILABLE with the reason. {"ready": true}
+    lists only the ready ones."""
+    only_ready = (await _body(call.request, IndexRequest)).ready
+    entries = call.engine.repository().index()
+    return JSONResponse(
+        [
+            {"name": entry.name, "state": entry.state, "reason": entry.reason}
+            | ({"version": entry.version} if entry.version else {})
+            for entry in entries
+            if entry.state == "READY" or not only_ready
+        ]
+    )
+
+
+async def load(call: Call) -> Response:
+    """Verifies and warms the folder off the event loop, then swaps it in: requests in flight finish
+    on the version they started with. A folder that fails verification leaves the loaded version
+    serving; the error says why."""
+    parsed = await _body(call.request, LoadRequest)
+    if parsed.parameters:
+        raise ProtocolError(f"load parameters are not supported (got {', '.join(parsed.parameters)}); send none")
+    name = call.path["model_name"]
+    try:
+        await call.engine.repository().load(name)
+    except ModelError as error:
+        raise ProtocolError(f"failed to load '{name}': {error}") from None
+    return Response(status_code=200)
+
+
+async def unload(call: Call) -> Response:
+    await _body(call.request, UnloadRequest)
+    await call.engine.repository().unload(call.path["model_name"])
+    return Response(status_code=200)
+
+
+def _json(model: type[BaseModel]) -> OpaqueBody:
+    """Read by _body, which words its errors as the protocol does; described by the model."""
+    return OpaqueBody({"required": False, "content": {"application/json": {"schema": model.model_json_schema()}}})
+
+
+PATH_DOCS = {"model_name": PathParameter("A model folder's name, as the index lists it.")}
+ROUTES = [
+    Route(
+        ("POST",),
+        "/v2/repository/index",
+        index,
+        "The repository's models and their state",
+        TAGS,
+        body=_json(IndexRequest),
+        responses=V2_ERRORS,
+        statuses=PROTOCOL_STATUS,
+    ),
+    Route(
+        ("POST",),
+        "/v2/repository/models/{model_name}/load",
+        load,
+        "Load or reload a model folder",
+        TAGS,
+        body=_json(LoadRequest),
+        responses=V2_ERRORS,
+        statuses=PROTOCOL_STATUS,
+        path_docs=PATH_DOCS,
+    ),
+    Route(
+        ("POST",),
+        "/v2/repository/models/{model_name}/unload",
+        unload,
+        "Unload a model",
+        TAGS,
+        body=_json(UnloadRequest),
+        responses=V2_ERRORS,
+        statuses=PROTOCOL_STATUS,
+        path_docs=PATH_DOCS,
+    ),
+]
