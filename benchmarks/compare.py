@@ -1,6 +1,6 @@
 """The service beside the servers a user would pick instead, and beside two ceilings, in one run.
 
-    python -m benchmarks.compare [--seconds 4] [--rounds 3] [--smoke]
+    python -m benchmarks.compare [--seconds 4] [--rounds 3] [--smoke] [--only VARIANT ...] [--beside CHECKOUT]
 
 Every variant serves the bundled encoder on one core (taskset, core 0; wrk on core 1), one worker,
 and answers the same request: a 28x28 MNIST PNG as a multipart file (the Open Inference Protocol
@@ -68,7 +68,7 @@ def launched(command: list, probe: Load, url: str, env: dict, log: Path | None):
     process = subprocess.Popen(
         ["taskset", "-c", SERVER_CORE, *command],
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        cwd=ROOT,
+        cwd=env.get("PYTHONPATH", ROOT),  # python -m looks in the working directory first
         stdout=output,
         stderr=output,
     )
@@ -128,6 +128,7 @@ def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tupl
         "LitServe, batch 1": (litserve, Load("POST", "/predict", form, upload), {}),
         "LitServe, batch 8": ([*litserve, "--max-batch", "8"], Load("POST", "/predict", form, upload), {}),
         "BentoML": (bentoml, Load("POST", "/encode", form, upload), {}),
+        "service, decode": (service, Load("POST", "/decode", b'{"z": [0.25, -0.5]}', as_json), {}),
         "service, v2": (service, Load("POST", "/v2/models/mnist-encoder/infer", infer, as_json), {}),
         "MLServer, v2": (
             mlserver,
@@ -135,6 +136,21 @@ def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tupl
             {"MLSERVER_HTTP_PORT": "{port}", "MLSERVER_GRPC_PORT": "{grpc}"},
         ),
     }
+
+
+def beside(every: dict[str, tuple[list, Load, dict]], checkout: Path) -> dict[str, tuple[list, Load, dict]]:
+    """The service's variants again, served by another checkout (with its own .venv) as well."""
+    python = checkout / ".venv" / "bin" / "python"
+    if not python.is_file():
+        setup = f"python3 -m venv {checkout}/.venv && {python} -m pip install -e {checkout}"
+        raise SystemExit(f"{checkout} has no .venv; make one: {setup}")
+    both = {}
+    for name, (command, load, env) in every.items():
+        both[name] = (command, load, env)
+        if name.startswith("service"):
+            other = [python, *command[1:]]
+            both[f"{name} @ {checkout.name}"] = (other, load, {**env, "PYTHONPATH": str(checkout)})
+    return both
 
 
 def median(runs: list[Result]) -> dict:
@@ -151,6 +167,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="one short round at 8 connections")
     parser.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants alone (default: all)")
+    parser.add_argument(
+        "--beside", type=Path, metavar="CHECKOUT", help="also serve the service's variants from this checkout of it"
+    )
     args = parser.parse_args()
     seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, [1, 8, 64])
     digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
@@ -162,14 +181,17 @@ def main() -> None:
         scratch = Path(scratch)
         fixtures = scratch / "fixtures.json"
         every = variants(digit, pixels, fixtures)
+        if args.beside:
+            every = beside(every, args.beside.resolve())
         command, load, _ = every["service"]
         every = {name: variant for name, variant in every.items() if not args.only or name in args.only}
         with running(command, load, {}, None) as (url, _):
             write_fixtures(fixtures, url, digit)  # the no-ops answer as many bytes as the service does
         # One variant at a time on the core, round after round, so that drift hits all alike and no
         # idle peer's background work (queues, schedulers) runs beside the one measured.
-        for _ in range(rounds):
-            for name, (command, load, env) in every.items():
+        for round_ in range(rounds):
+            # every other round in the opposite order, so that no variant always follows the same one
+            for name, (command, load, env) in list(every.items())[:: -1 if round_ % 2 else 1]:
                 log = scratch / "service.log" if name.startswith("service") else None  # as deployed: logs to a file
                 with running(command, load, env, log) as (url, pid):
                     run_wrk(
@@ -189,14 +211,22 @@ def main() -> None:
         f"peers: LitServe {version_of('litserve')}, BentoML {version_of('bentoml')}, MLServer {version_of('mlserver')}"
     )
     print(
-        f"{'variant':<20}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>9}"
+        f"{'variant':<28}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>9}"
         f"{'CPU us/req':>12}{'errors':>8}"
     )
     for (name, conns), row in table.items():
         print(
-            f"{name:<20}{conns:>6}{row['requests_per_second']:>9.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+            f"{name:<28}{conns:>6}{row['requests_per_second']:>9.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
             f"{row['p99_over_p50']:>9.1f}{row['cpu_us_per_request']:>12.0f}{row['errors']:>8}"
         )
+    for (name, conns), row in table.items():
+        other = table.get((f"{name} @ {args.beside.resolve().name}", conns)) if args.beside else None
+        if other:
+            print(
+                f"{name} at {conns} connections, this checkout over {args.beside}: "
+                f"req/s {row['requests_per_second'] / other['requests_per_second']:.3f}, "
+                f"p99/p50 {row['p99_over_p50']:.2f} against {other['p99_over_p50']:.2f}"
+            )
     for (name, conns), sizes in batches.items():
         print(f"{name}: mean batch of /encode's model calls at {conns} connections: {statistics.median(sizes):.1f}")
 
