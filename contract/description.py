@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from contract.geometry import SIDE, Recipe
+from contract.geometry import SIDE
+from contract.recipes import Recipe
 from contract.reference import LAYOUT, REFERENCE_FILE
 
 DESCRIPTION_FILE = "model.json"

@@ -16,11 +16,15 @@ it the way the training data was framed:
   object's own shading is kept, not stretched.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
 import cc3d
 import numpy as np
 from PIL import Image, ImageFilter
 
-from contract.geometry import BOX, SIDE, Recipe
+from contract.geometry import BOX, SIDE
 
 
 class NoInk(ValueError):
@@ -231,4 +235,38 @@ def frame_object(pixels: np.ndarray) -> np.ndarray:
     return _placed(boxed, ((boxed.shape[0] - 1) / 2, (boxed.shape[1] - 1) / 2))
 
 
-FRAMERS = {Recipe.digit: frame_digit, Recipe.object: frame_object}
+@dataclass(frozen=True)
+class Framing:
+    """A recipe: how its training images were framed, and how an upload is framed the same way."""
+
+    frame: Callable[[np.ndarray], np.ndarray]  # bright ink on a dark background (H, W) -> 28x28
+    description: str  # for the model's description
+    # The trainer picks, for a data set, the first recipe whose limit the median subject's longest
+    # side (in pixels of the 28x28) is within.
+    longest_side_up_to: int
+
+
+# A new recipe is one entry here: its name, its framing function, its words and its limit.
+RECIPES = {
+    "digit": Framing(
+        frame_digit,
+        "MNIST's own: ink cropped, scaled to fit 20x20 keeping the aspect ratio, centred by centre of mass",
+        # MNIST fits each digit in a 20x20 box; its slants and strokes reach a little beyond
+        longest_side_up_to=22,
+    ),
+    "object": Framing(
+        frame_object,
+        "Fashion-MNIST's: trimmed to the object, longest side scaled to 28, centred",
+        longest_side_up_to=SIDE,
+    ),
+}
+Recipe = StrEnum("Recipe", [(name, name) for name in RECIPES])
+Recipe.__doc__ = "How the training images were framed, so that uploads can be framed the same way."
+
+
+def recipe_for(longest_side: float) -> Recipe:
+    """The recipe for a data set whose median subject spans this many pixels at its longest."""
+    for name, framing in RECIPES.items():
+        if longest_side <= framing.longest_side_up_to:
+            return Recipe(name)
+    return Recipe(name)  # larger than any limit: the last, widest recipe

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
+from contract.recipes import RECIPES, Recipe
+
 Likelihood = Literal["bernoulli", "gaussian"]
 
 # Names of the files a run folder holds; here, so that the command line needs no torch to name them.
@@ -58,10 +60,11 @@ class TrainConfig(BaseModel):
     typeset_count: PositiveInt = Field(4500, description="How many printed digits join, when fonts are given.")
     iw_samples: PositiveInt = Field(1000, description="Importance samples per image for the log-likelihood estimate.")
     iw_images: PositiveInt = Field(2000, description="Test images (the first N) for the importance-weighted estimate.")
-    recipe: Literal["auto", "digit", "object"] = Field(
+    recipe: Recipe | Literal["auto"] = Field(
         "auto",
-        description="How the service frames uploads for this model: 'digit' (MNIST: 20x20 box, centre of mass) or "
-        "'object' (Fashion-MNIST: longest side 28, centred); 'auto' chooses from the training images.",
+        description="How the service frames uploads for this model: "
+        + "; ".join(f"'{name}' ({framing.description})" for name, framing in RECIPES.items())
+        + "; 'auto' chooses from the training images.",
     )
     threads: PositiveInt = Field(
         1, description="torch intra-op threads; 1 holds steady on a busy machine, where 2 can be 10x slower."

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from contract.geometry import SIDE, Recipe
+from contract.geometry import SIDE
+from contract.recipes import Recipe, recipe_for
 from training.errors import DataError
 
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -37,8 +38,6 @@ KNOWN_DATASETS = {
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
     ),
 }
-# MNIST fits each digit in a 20x20 box; data whose subjects span more of the frame is framed as objects.
-DIGIT_BOX_LIMIT = 22
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -164,4 +163,4 @@ def framing_of(images: np.ndarray) -> Recipe:
         return np.maximum(last - first + 1, 0)
 
     longest = np.maximum(spans(ink.any(axis=2)), spans(ink.any(axis=1)))
-    return Recipe.digit if np.median(longest) <= DIGIT_BOX_LIMIT else Recipe.object
+    return recipe_for(float(np.median(longest)))

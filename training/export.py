@@ -30,8 +30,9 @@ from contract.description import (
     model_id,
     sha256_of,
 )
-from contract.geometry import SIDE, Recipe
+from contract.geometry import SIDE
 from contract.novelty import elbo_at_mean, reference_quantiles
+from contract.recipes import RECIPES, Recipe
 from contract.reference import REFERENCE_FILE, write_reference
 from training.config import TrainConfig
 from training.errors import ExportError
@@ -39,11 +40,6 @@ from training.model import VAE
 
 PARITY_TOLERANCE = 1e-5
 PARITY_IMAGES = 1000
-
-RECIPES = {
-    Recipe.digit: "MNIST's own: ink cropped, scaled to fit 20x20 keeping the aspect ratio, centred by centre of mass",
-    Recipe.object: "Fashion-MNIST's: trimmed to the object, longest side scaled to 28, centred",
-}
 
 
 class EncoderGraph(nn.Module):
@@ -195,7 +191,7 @@ def export_model(
         kind=config.vae.likelihood,
         variance=config.vae.gaussian_variance if config.vae.likelihood == "gaussian" else None,
     )
-    preprocessing = Preprocessing(recipe=published.recipe, framing=RECIPES[published.recipe])
+    preprocessing = Preprocessing(recipe=published.recipe, framing=RECIPES[published.recipe].description)
     # The ONNX files carry what defines the model's behaviour, and nothing that changes from one
     # export to the next (times, measured seconds, their own hashes): the same weights give the
     # same bytes, and so the same id.

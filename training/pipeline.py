@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from contract.description import ModelDescription
-from contract.geometry import Recipe
+from contract.recipes import Recipe
 from training.config import TrainConfig
 from training.data import Dataset, class_names, dataset_name, framing_of
 from training.evaluate import (

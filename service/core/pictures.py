@@ -27,8 +27,8 @@ import numpy as np
 import pyspng
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from contract.geometry import SIDE, Recipe
-from contract.recipes import FRAMERS, NoInk, ink_is_dark
+from contract.geometry import SIDE
+from contract.recipes import RECIPES, NoInk, Recipe, ink_is_dark
 from service.core.errors import InvalidInput, Refused, UnsupportedImage
 
 WORK_PIXELS = 512 * 512
@@ -225,7 +225,7 @@ def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarr
     if invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels)):
         pixels = 1.0 - pixels
     try:
-        return FRAMERS[recipe](pixels)
+        return RECIPES[recipe].frame(pixels)
     except NoInk as error:
         raise InvalidInput(f"{error}; send a picture with a visible {recipe.value}") from error
 

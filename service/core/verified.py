@@ -8,8 +8,9 @@ import onnxruntime
 from pydantic import ValidationError
 
 from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, ReferenceSet, sha256_of
-from contract.geometry import IMAGE_SHAPE, Recipe
+from contract.geometry import IMAGE_SHAPE
 from contract.novelty import Percentiles, elbo_at_mean
+from contract.recipes import Recipe
 from service.core.errors import ModelError
 
 

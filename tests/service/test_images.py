@@ -5,8 +5,8 @@ import pyspng
 import pytest
 from PIL import Image, PngImagePlugin
 
-from contract.geometry import Recipe
 from contract.mosaic import grid
+from contract.recipes import Recipe
 from harness.bodies import encoded, png
 from service.core.errors import InvalidInput, UnsupportedImage
 from service.core.pictures import GreyPNG, Invert, grey_pixels, open_image, png_bytes, prepare

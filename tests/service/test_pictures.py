@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from sklearn.neighbors import KNeighborsClassifier
 
-from contract.geometry import Recipe
+from contract.recipes import Recipe
 from harness.bodies import encoded
 from harness.pictures import ALL_CONDITIONS, corpus, target_for
 from service.core.errors import InvalidInput, Refused

@@ -7,8 +7,8 @@ import onnxruntime
 import torch
 
 from contract.description import sha256_of
-from contract.geometry import Recipe
 from contract.novelty import elbo_at_mean
+from contract.recipes import Recipe
 from contract.reference import read_reference
 from tests.conftest import FASHION_MNIST
 from training.config import TrainConfig
