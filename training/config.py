@@ -3,11 +3,14 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
 
+from contract.geometry import SIDE
 from contract.recipes import RECIPES, Recipe
+from training.networks import KINDS
 
 Likelihood = Literal["bernoulli", "gaussian"]
+Architecture = Literal[KINDS]  # one module of training/networks each
 
 # Names of the files a run folder holds; here, so that the command line needs no torch to name them.
 LAST_CHECKPOINT = "last.pt"
@@ -21,8 +24,16 @@ class VAEConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     latent_size: PositiveInt = Field(2, description="K, the dimension of z.")
+    architecture: Architecture = Field(
+        "mlp", description="The networks' kind: 'mlp' is the design's; 'conv' has convolutions before its last layer."
+    )
     hidden_sizes: tuple[PositiveInt, ...] = Field(
-        (512, 256), description="Hidden widths of the encoder; the decoder mirrors them."
+        (512, 256),
+        description="Hidden widths of the encoder; the decoder mirrors them ('conv' takes the last, after its "
+        "convolutions).",
+    )
+    channels: tuple[PositiveInt, ...] = Field(
+        (32, 64), description="'conv' only: the channels of its stride-2 convolutions, each halving the side."
     )
     likelihood: Likelihood = Field(
         "gaussian",
@@ -32,6 +43,13 @@ class VAEConfig(BaseModel):
     gaussian_variance: PositiveFloat = Field(
         0.05, description="sigma^2 of the gaussian likelihood (ignored for bernoulli)."
     )
+
+    @field_validator("channels")
+    @classmethod
+    def _halves_evenly(cls, channels: tuple[int, ...]) -> tuple[int, ...]:
+        if SIDE % 2 ** len(channels):
+            raise ValueError(f"{len(channels)} halvings do not divide the side of {SIDE} pixels; give at most 2")
+        return channels
 
 
 class TrainConfig(BaseModel):

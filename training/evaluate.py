@@ -58,7 +58,8 @@ def importance_weighted_log_likelihood(
         z = mu + std * eps
         log_q = _standard_normal_log_density(eps) - logvar.sum(-1) / 2  # (S, B)
         log_prior = _standard_normal_log_density(z)
-        log_weights = model.log_likelihood(batch, model.decode(z)) + log_prior - log_q  # (S, B)
+        logits = model.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])  # (S, B, 784): networks take (N, K)
+        log_weights = model.log_likelihood(batch, logits) + log_prior - log_q  # (S, B)
         total += (torch.logsumexp(log_weights, dim=0) - math.log(samples)).sum().item()
     return total / len(pixels)
 

@@ -1,7 +1,7 @@
-"""The VAE of the design: an MLP encoder to Q(Z|x), an MLP decoder to P(X|z), prior N(0, I)."""
+"""The VAE of the design: an encoder to Q(Z|x), a decoder to P(X|z), prior N(0, I); the networks'
+kind (the design's MLP, or convolutions) is the config's architecture (training.networks)."""
 
 import math
-from itertools import pairwise
 from typing import NamedTuple
 
 import torch
@@ -10,6 +10,7 @@ from torch import nn
 
 from contract.geometry import PIXELS
 from training.config import VAEConfig
+from training.networks import build
 
 
 class ELBOTerms(NamedTuple):
@@ -21,22 +22,13 @@ class ELBOTerms(NamedTuple):
         return self.reconstruction - self.kl
 
 
-def mlp(widths: tuple[int, ...]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for fan_in, fan_out in pairwise(widths):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])  # the last layer stays linear
-
-
 class VAE(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
-        hidden = config.hidden_sizes
-        # psi(x; zeta): pixels -> (mu, logvar) of Q(Z|x)
-        self.encoder = mlp((PIXELS, *hidden, 2 * config.latent_size))
-        # f(z; theta): z -> pixel logits; the pixel means are their sigmoid
-        self.decoder = mlp((config.latent_size, *reversed(hidden), PIXELS))
+        # psi(x; zeta): pixels -> (mu, logvar) of Q(Z|x); f(z; theta): z -> pixel logits, whose
+        # sigmoid is the pixel means
+        self.encoder, self.decoder = build(config)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, K) each
