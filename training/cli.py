@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 
 from contract.description import DESCRIPTION_FILE
+from contract.validation import Location, first_error
 from training.config import LAST_CHECKPOINT, TrainConfig
 from training.data import download_mnist, missing_files
 from training.errors import DataError, RefusedError, TrainingError
@@ -125,18 +126,16 @@ class VaeTrain(BaseSettings, cli_prog_name="vae-train", cli_kebab_case=True, cli
         CliApp.run_subcommand(self)
 
 
-def _one_line(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    location = [str(part) for part in first["loc"] if part not in VaeTrain.model_fields]  # not the subcommand
-    option = "--" + ".".join(part.replace("_", "-") for part in location)
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"vae-train: {option}: {first['msg']}{more}"
+def _option(location: Location) -> str:
+    subcommands = VaeTrain.model_fields
+    parts = [str(part).replace("_", "-") for part in location if part not in subcommands]
+    return "--" + ".".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
         CliApp.run(VaeTrain, cli_args=sys.argv[1:] if argv is None else argv)
     except ValidationError as error:
-        sys.exit(_one_line(error))
+        sys.exit(f"vae-train: {first_error(error, _option)}")
     except (TrainingError, FileNotFoundError) as error:
         sys.exit(f"vae-train: {error}")

@@ -11,6 +11,7 @@ from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, Refe
 from contract.geometry import IMAGE_SHAPE
 from contract.novelty import Percentiles, elbo_at_mean
 from contract.recipes import Recipe
+from contract.validation import dotted, first_error
 from service.core.errors import ModelError
 
 
@@ -38,10 +39,8 @@ def _load_description(model_dir: Path) -> ModelDescription:
     try:
         return ModelDescription.model_validate_json(text)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        where = f"field {'.'.join(map(str, first['loc']))!r}: " if first["loc"] else ""
-        raise ModelError(f"{path}: not a valid model description: {where}{first['msg']}{more}") from error
+        problem = first_error(error, lambda location: f"field {dotted(location)!r}")
+        raise ModelError(f"{path}: not a valid model description: {problem}") from error
 
 
 def _verified_file(model_dir: Path, listed: Graph | ReferenceSet) -> Path:

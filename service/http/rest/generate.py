@@ -1,5 +1,6 @@
 """POST /decode, /sample and /interpolate: latent vectors -> images, as PNG or JSON."""
 
+from functools import partial
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -130,52 +131,25 @@ async def interpolate(call: Call) -> Response:
     return images_response(call.request, z, images, params.upscale, body, columns=params.steps)
 
 
+# Each of them serves one model: the default one, or the one /models/{model}/... names.
+generation = partial(Route, tags=TAGS, serves_model=True, per_model=True)
 ROUTES = [
-    Route(
-        ("POST",),
-        "/decode",
-        decode,
-        "Decode latent vectors to images",
-        TAGS,
-        query=DecodeParams,
-        body=JSONBody(DecodeRequest),
-        responses=image_responses(DecodeResponse),
-        serves_model=True,
-        per_model=True,
+    generation(
+        ("POST",), "/decode", decode, "Decode latent vectors to images",
+        query=DecodeParams, body=JSONBody(DecodeRequest), responses=image_responses(DecodeResponse),
     ),
-    Route(
-        ("POST",),
-        "/sample",
-        sample,
-        "Draw images from the prior",
-        TAGS,
-        query=SampleRequest,
-        body=JSONBody(SampleRequest, optional=True),
-        responses=image_responses(SampleResponse),
-        serves_model=True,
-        per_model=True,
+    generation(
+        ("POST",), "/sample", sample, "Draw images from the prior",
+        query=SampleRequest, body=JSONBody(SampleRequest, optional=True), responses=image_responses(SampleResponse),
     ),
-    Route(
-        ("GET",),
-        "/sample",
-        sample_get,
-        "Draw images from the prior (query parameters)",
-        TAGS,
-        query=SampleRequest,
-        responses=image_responses(SampleResponse),
-        serves_model=True,
-        per_model=True,
+    generation(
+        ("GET",), "/sample", sample_get, "Draw images from the prior (query parameters)",
+        query=SampleRequest, responses=image_responses(SampleResponse),
     ),
-    Route(
-        ("POST",),
-        "/interpolate",
-        interpolate,
-        "Images along a path between two latent vectors or two pictures",
-        TAGS,
+    generation(
+        ("POST",), "/interpolate", interpolate, "Images along a path between two latent vectors or two pictures",
         query=PicturesWalkParams,
         body=JSONOrImages(JSONBody(InterpolateRequest), Images(max_files=2)),
         responses=image_responses(InterpolateResponse, IMAGE_ERRORS),
-        serves_model=True,
-        per_model=True,
     ),
-]
+]  # fmt: skip

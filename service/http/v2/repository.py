@@ -1,10 +1,13 @@
 """The Open Inference Protocol's model repository extension: list the repository's folders, load
 (or reload) one, unload one, without a restart. Behind the API key, like every route but the probes."""
 
+from functools import partial
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from contract.validation import dotted, first_error
 from service.core.errors import ModelError
 from service.core.protocol import ProtocolError
 from service.http.problems import PROTOCOL_STATUS
@@ -41,8 +44,7 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate_json(await request.body() or b"{}")
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        raise ProtocolError(f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}") from None
+        raise ProtocolError(first_error(error, lambda location: dotted(location) or "body")) from None
 
 
 async def index(call: Call) -> Response:
@@ -87,37 +89,17 @@ def _json(model: type[BaseModel]) -> OpaqueBody:
 
 
 PATH_DOCS = {"model_name": PathParameter("A model folder's name, as the index lists it.")}
+repository_route = partial(Route, tags=TAGS, responses=V2_ERRORS, statuses=PROTOCOL_STATUS)
 ROUTES = [
-    Route(
-        ("POST",),
-        "/v2/repository/index",
-        index,
-        "The repository's models and their state",
-        TAGS,
-        body=_json(IndexRequest),
-        responses=V2_ERRORS,
-        statuses=PROTOCOL_STATUS,
+    repository_route(
+        ("POST",), "/v2/repository/index", index, "The repository's models and their state", body=_json(IndexRequest)
     ),
-    Route(
-        ("POST",),
-        "/v2/repository/models/{model_name}/load",
-        load,
-        "Load or reload a model folder",
-        TAGS,
-        body=_json(LoadRequest),
-        responses=V2_ERRORS,
-        statuses=PROTOCOL_STATUS,
-        path_docs=PATH_DOCS,
+    repository_route(
+        ("POST",), "/v2/repository/models/{model_name}/load", load, "Load or reload a model folder",
+        body=_json(LoadRequest), path_docs=PATH_DOCS,
     ),
-    Route(
-        ("POST",),
-        "/v2/repository/models/{model_name}/unload",
-        unload,
-        "Unload a model",
-        TAGS,
-        body=_json(UnloadRequest),
-        responses=V2_ERRORS,
-        statuses=PROTOCOL_STATUS,
-        path_docs=PATH_DOCS,
+    repository_route(
+        ("POST",), "/v2/repository/models/{model_name}/unload", unload, "Unload a model",
+        body=_json(UnloadRequest), path_docs=PATH_DOCS,
     ),
-]
+]  # fmt: skip

@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from contract.validation import first_error
 from service.core.protocol import BYTES, ProtocolError, Tensor
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -80,12 +81,6 @@ class Request:
     inputs: list[Tensor]
     outputs: list[RequestOutput] | None
     binary_output: bool
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    where = ".".join(map(str, first["loc"]))
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -159,7 +154,7 @@ def parse_request(body: bytes, header_length: str | None) -> Request:
     try:
         message = InferenceRequest.model_validate_json(header)
     except ValidationError as error:
-        raise ProtocolError(f"not an inference request: {_first_error(error)}") from None
+        raise ProtocolError(f"not an inference request: {first_error(error)}") from None
     tensors, offset = [], 0
     for spec in message.inputs:
         if spec.datatype not in DATATYPES:
