@@ -172,7 +172,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, [1, 8, 64])
-    digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
     images = load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images
     digit, pixels = png(images[0]), (images[0] / np.float32(255)).reshape(1, 1, 28, 28)
     runs: dict[tuple[str, int], list[Result]] = {}
@@ -184,7 +183,8 @@ def main() -> None:
         if args.beside:
             every = beside(every, args.beside.resolve())
         command, load, _ = every["service"]
-        every = {name: variant for name, variant in every.items() if not args.only or name in args.only}
+        # a variant chosen by --only is also served by the --beside checkout
+        every = {name: variant for name, variant in every.items() if not args.only or name.split(" @ ")[0] in args.only}
         with running(command, load, {}, None) as (url, _):
             write_fixtures(fixtures, url, digit)  # the no-ops answer as many bytes as the service does
         # One variant at a time on the core, round after round, so that drift hits all alike and no
