@@ -19,24 +19,21 @@ after round, at 1, 8 and 64 connections; medians of the rounds are printed.
 import argparse
 import base64
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 
 from benchmarks.load import Load, Result, run_wrk
 from benchmarks.peers.environments import bin_of, version_of
 from benchmarks.serving import BASELINE_COMMAND, LOAD_CORE, ROOT, SERVER_CORE, batch_totals
 from harness.bodies import MULTIPART_TYPE, multipart, png
-from harness.server import free_port
+from harness.server import free_port, launched
 from training.data import load_dataset
 
 PEERS = ROOT / "benchmarks" / "peers"
@@ -44,12 +41,23 @@ PEERS = ROOT / "benchmarks" / "peers"
 
 @contextmanager
 def running(command: list, load: Load, env: dict, log: Path | None):
-    """launched() on free ports: yields (url, pid)."""
+    """The variant on SERVER_CORE and free ports, once a real request succeeds: yields (url, pid)."""
     port = free_port()
     env = {key: value.format(port=port, grpc=free_port()) for key, value in env.items()}
     url = f"http://127.0.0.1:{port}"
-    with launched([str(part).format(port=port) for part in command], load, url, env, log) as pid:
-        yield url, pid
+
+    def answers() -> bool:
+        return httpx.request(load.method, url + load.path, content=load.body, headers=dict(load.headers)).is_success
+
+    with ExitStack() as stack:
+        output = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
+        command = [str(part).format(port=port) for part in command]
+        environment = {"PYTHONPATH": str(ROOT), **env}
+        cwd = environment["PYTHONPATH"]  # python -m looks in the working directory first
+        process = stack.enter_context(
+            launched(command, answers, env=environment, cwd=cwd, output=output, core=SERVER_CORE, ready_within=120)
+        )
+        yield url, process.pid
 
 
 def write_fixtures(path: Path, service_url: str, digit: bytes) -> None:
@@ -59,49 +67,6 @@ def write_fixtures(path: Path, service_url: str, digit: bytes) -> None:
         decoded = http.post("/decode", json={"z": [0.25, -0.5]}).content
         vae = http.get("/model").json()["training"]["vae"]
     path.write_text(json.dumps({"encode": encoded, "png": base64.b64encode(decoded).decode(), "vae": vae}))
-
-
-@contextmanager
-def launched(command: list, probe: Load, url: str, env: dict, log: Path | None):
-    """The server on SERVER_CORE, once a real request succeeds; stopped with its children."""
-    output = log.open("a") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *command],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        cwd=env.get("PYTHONPATH", ROOT),  # python -m looks in the working directory first
-        stdout=output,
-        stderr=output,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command} exited with {process.returncode}")
-            try:
-                headers = dict(probe.headers)
-                if (
-                    httpx.request(
-                        probe.method, url + probe.path, content=probe.body, headers=headers, timeout=5
-                    ).status_code
-                    == 200
-                ):
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command} did not answer within 120 s")
-            time.sleep(0.2)
-        yield process.pid
-    finally:
-        children = psutil.Process(process.pid).children(recursive=True)
-        process.terminate()
-        for child in children:
-            child.terminate()
-        process.wait(30)
-        for straggler in psutil.wait_procs(children, timeout=10)[1]:  # a peer's worker left spinning on the core
-            straggler.kill()
-        if log:
-            output.close()
 
 
 def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tuple[list, Load, dict]]:

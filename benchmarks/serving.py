@@ -35,7 +35,7 @@ import psutil
 from benchmarks.essential import batch64_work_us, essential_work_us
 from benchmarks.load import Load, Result, run_wrk
 from harness.bodies import MULTIPART_TYPE, multipart, png
-from harness.server import free_port
+from harness.server import free_port, launched
 from service.core.served import ASSESSMENT
 from service.core.verified import VerifiedModel
 from training.data import load_dataset
@@ -100,32 +100,20 @@ def loads(digit: bytes) -> dict[str, dict[str, Load]]:
 
 @contextmanager
 def server(command: list[str], core: str, env: dict[str, str] | None = None, log: Path | None = None):
+    """The server on the given cores and a free port: yields (url, pid, seconds it took to be ready)."""
     port = free_port()
-    started = time.perf_counter()
-    output = log.open("a") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        ["taskset", "-c", core, *command, "--port", str(port)],
-        env={**os.environ, **(env or {})},
-        stdout=output,
-        stderr=output,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command} exited with {process.returncode}")
-            try:
-                # The baselines have no /readyz: any answer from them means they are up.
-                if httpx.get(url + "/readyz", timeout=1).status_code in (200, 404):
-                    break
-            except httpx.TransportError:
-                time.sleep(0.01)
+    started = time.perf_counter()
+
+    def answers() -> bool:  # the baselines have no /readyz: any answer from them means they are up
+        return httpx.get(url + "/readyz", timeout=1).status_code in (200, 404)
+
+    with ExitStack() as stack:
+        output = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
+        process = stack.enter_context(
+            launched([*command, "--port", str(port)], answers, env=env, output=output, core=core, ready_within=120)
+        )
         yield url, process.pid, time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(30)
-        if log:
-            output.close()
 
 
 def worker_rss_mb(pid: int) -> list[float]:

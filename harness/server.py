@@ -9,19 +9,77 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _written(output: IO | int) -> str:
+    """What a server wrote to its log file so far, to explain why it did not start."""
+    if isinstance(output, int):
+        return ""
+    output.flush()
+    output.seek(0)
+    return ": " + output.read()
+
+
+def _answers(ready: Callable[[], bool]) -> bool:
+    try:
+        return ready()
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def launched(
+    command: list,
+    ready: Callable[[], bool],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    output: IO | int = subprocess.DEVNULL,
+    core: str | None = None,
+    ready_within: float = 30,
+) -> Iterator[subprocess.Popen]:
+    """A server's command (on the given cores, through taskset), once ready() is true; stopped at the
+    end with the children it started (uvicorn's workers, a peer's processes)."""
+    pinned = ["taskset", "-c", core] if core else []
+    process = subprocess.Popen(
+        [*pinned, *map(str, command)], cwd=cwd, env={**os.environ, **(env or {})}, stdout=output, stderr=output
+    )
+    try:
+        deadline = time.monotonic() + ready_within
+        while not _answers(ready):
+            if process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {process.returncode}{_written(output)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command} not ready within {ready_within} s{_written(output)}")
+            time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            children = psutil.Process(process.pid).children(recursive=True)
+            process.terminate()
+            for child in children:
+                child.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            for straggler in psutil.wait_procs(children, timeout=10)[1]:  # a worker left spinning on its core
+                straggler.kill()
 
 
 @dataclass
@@ -47,36 +105,22 @@ def running_server(
 ) -> Iterator[Server]:
     """vae-serve on a free port, ready; model_dir None serves the bundled models (or VAE_MODEL_REPOSITORY)."""
     port = free_port()
-    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: an unread pipe fills and stalls the server
+    url = f"http://127.0.0.1:{port}"
     where = ["--model-dir", str(model_dir)] if model_dir is not None else []
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", *where, "--port", str(port), *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + ready_within
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"server exited with {process.returncode}: {log.read()}")
-            try:
-                if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server not ready in time")
-            time.sleep(0.05)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
+    command = [sys.executable, "-m", "service", *where, "--port", str(port), *args]
+    # a file, not a pipe: an unread pipe fills and stalls the server
+    with (
+        tempfile.TemporaryFile("w+") as log,
+        launched(
+            command,
+            lambda: httpx.get(f"{url}/readyz", timeout=1).status_code == 200,
+            env=env,
+            cwd=cwd,
+            output=log,
+            ready_within=ready_within,
+        ) as process,
+    ):
+        yield Server(url, process, log)
 
 
 def post_slowly(url: str, body: bytes, pause: float, result: dict) -> threading.Thread:
