@@ -1,7 +1,9 @@
 """`vae-encode-folder`: latent coordinates for a folder (or a glob) of pictures, encoded concurrently
 in batches, written as CSV or JSON lines (file, mu, sigma, elbo, percentile). Re-run with the same
 output file, it resumes: files already written are skipped. Files the service refuses are named
-on stderr, left out of the output (so that a re-run tries them again), and make the exit status 1."""
+on stderr, left out of the output (so that a re-run tries them again), and make the exit status 1.
+A refusal of the whole run (no service at the URL, a missing or wrong key, an unknown model) stops
+it at the first answer, with one line that says what to do, and exit status 2."""
 
 import argparse
 import asyncio
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vae_client.client import DEFAULT_URL, AsyncClient
-from vae_client.errors import BadRequest, VAEError
+from vae_client.errors import BadRequest, ConnectionFailed, NotFound, Unauthorized, VAEError
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 PROGRESS_EVERY_S = 0.25
@@ -44,21 +46,32 @@ def pictures_of(source: str) -> list[Path]:
     return [p for p in candidates if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES]
 
 
+def for_every_picture(error: BadRequest) -> bool:
+    """A refusal of the key or of the model, not of one picture."""
+    return isinstance(error, Unauthorized | NotFound) or error.status == 403
+
+
 class Output:
-    """Rows in CSV or JSON lines, appended and flushed as they come; on opening, the names already
-    written (a partial last line, from an interrupted run, is cut off)."""
+    """Rows in CSV or JSON lines, appended and flushed as they come; the names already written
+    (a partial last line, from an interrupted run, is cut off). The file is created by the first row,
+    so that a run that encodes nothing leaves none."""
 
     def __init__(self, path: Path, kind: str):
         self.path, self.kind = path, kind
         self.done: set[str] = set()
+        self.header_written = False
         if path.exists():
             text = path.read_text()
             if text and not text.endswith("\n"):
                 text = text[: text.rfind("\n") + 1]
                 path.write_text(text)
             self.done = self._names(text)
-        self.file = path.open("a", newline="")
-        self.header_written = bool(self.done) or (kind == "csv" and path.stat().st_size > 0)
+            self.header_written = bool(self.done) or (kind == "csv" and bool(text))
+        self.file: io.TextIOWrapper | None = None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
     def _names(self, text: str) -> set[str]:
         if self.kind == "jsonl":
@@ -66,6 +79,8 @@ class Output:
         return {row["file"] for row in csv.DictReader(io.StringIO(text))}
 
     def write(self, name: str, mu, sigma, elbo: float, percentile: float) -> None:
+        if self.file is None:
+            self.file = self.path.open("a", newline="")
         if self.kind == "jsonl":
             row = {"file": name, "mu": mu.tolist(), "sigma": sigma.tolist(), "elbo": elbo, "percentile": percentile}
             self.file.write(json.dumps(row) + "\n")
@@ -86,6 +101,8 @@ async def encode_folder(
 ) -> Progress:
     name_of = (lambda path: str(path.relative_to(root))) if root else str
     todo = [path for path in files if name_of(path) not in output.done]
+    if output.done and not quiet:
+        sys.stderr.write(f"{len(files) - len(todo)} already in {output.path}, {len(todo)} to encode\n")
     progress = Progress(len(todo))
     batches = asyncio.Queue()
     for start in range(0, len(todo), client.batch_size):
@@ -97,12 +114,10 @@ async def encode_folder(
         try:
             encoding = await client.encode(batch)
         except BadRequest as error:
-            if len(batch) == 1:
-                progress.failed += 1
-                sys.stderr.write(f"\n{name_of(batch[0])}: {error.detail}\n")
-                return
+            if for_every_picture(error):
+                raise
             for path in batch:  # one refused picture fails its batch: find it, keep the rest
-                await encode([path])
+                await encode_alone(path)
             return
         for index, path in enumerate(batch):
             output.write(
@@ -113,6 +128,18 @@ async def encode_folder(
                 float(encoding.percentile[index]),
             )
         progress.done += len(batch)
+
+    async def encode_alone(path: Path) -> None:
+        try:
+            encoding = await client.encode(path)  # as the raw body: the refusal is this picture's alone
+        except BadRequest as error:
+            if for_every_picture(error):
+                raise
+            progress.failed += 1
+            sys.stderr.write(f"\n{name_of(path)}: {error.detail}\n")
+            return
+        output.write(name_of(path), encoding.mu, encoding.sigma, float(encoding.elbo), float(encoding.percentile))
+        progress.done += 1
 
     async def worker() -> None:
         nonlocal last_shown
@@ -126,6 +153,14 @@ async def encode_folder(
     if not quiet:
         progress.show(final=True)
     return progress
+
+
+def what_to_do(error: VAEError, url: str) -> str:
+    if isinstance(error, ConnectionFailed):
+        return f"{error.detail}; start vae-serve there, or pass --url (or set VAE_URL) to name the service"
+    if isinstance(error, Unauthorized) or error.status == 403:
+        return f"{url} refused the API key ({error.detail}); pass --api-key or set VAE_API_KEY"
+    return f"{url}: {error.detail}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,9 +191,10 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         progress = asyncio.run(run())
-    except VAEError as error:  # the service is unreachable, refuses the key, or fails
-        sys.exit(f"vae-encode-folder: {error.detail}")
+    except VAEError as error:  # the service is unreachable, refuses the key or the model, or fails
+        sys.stderr.write(f"vae-encode-folder: {what_to_do(error, args.url)}\n")
+        sys.exit(2)
     finally:
-        output.file.close()
+        output.close()
     if progress.failed:
         sys.exit(f"vae-encode-folder: {progress.failed} picture(s) refused (named above); re-run to retry them")

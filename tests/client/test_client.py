@@ -127,7 +127,8 @@ def test_the_folder_command_writes_every_picture_once_and_resumes(server, digits
     command = [str(folder), "--out", str(out), "--url", server.url, "--batch-size", "2", "--quiet"]
     with pytest.raises(SystemExit, match="1 picture"):
         encode_folder(command)
-    assert "notes.png: file 0 ('notes.png'): not an image" in capsys.readouterr().err
+    refusals = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert refusals == ["notes.png: not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP)"]  # named once
     lines = out.read_text().splitlines()
     assert lines[0] == "file,mu_0,mu_1,sigma_0,sigma_1,elbo,percentile" and len(lines) == 1 + len(digits)
     with Client(server.url) as client:
@@ -138,8 +139,54 @@ def test_the_folder_command_writes_every_picture_once_and_resumes(server, digits
     (folder / "notes.png").unlink()
     with out.open("a") as file:
         file.write("sub/5.p")  # an interrupted run's last line
-    encode_folder(command)
+    encode_folder([*command[:-1]])  # not quiet: it says what is done already
+    assert f"{len(digits)} already in {out}, 0 to encode" in capsys.readouterr().err
     assert out.read_text().splitlines() == lines  # nothing encoded twice; the partial line is gone
+
+
+def _folder(tmp_path, digits, count: int):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for index, digit in enumerate(digits[:count]):
+        (folder / f"{index}.png").write_bytes(png(digit))
+    return folder
+
+
+def _stops_once(capsys, command: list[str]) -> str:
+    """The folder command's one line on stderr and its exit status 2, whatever the number of files."""
+    with pytest.raises(SystemExit) as stopped:
+        encode_folder(command)
+    assert stopped.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_the_folder_command_stops_at_the_first_refusal_of_the_key(tmp_path, digits, capsys):
+    folder, out = _folder(tmp_path, digits, 7), tmp_path / "coords.csv"
+    with running_server(None, VAE_API_KEY="s3cret") as server:
+        base = [str(folder), "--out", str(out), "--url", server.url, "--batch-size", "1", "--quiet"]
+        line = _stops_once(capsys, base)
+        assert "pass --api-key or set VAE_API_KEY" in line and server.url in line
+        assert "pass --api-key" in _stops_once(capsys, [*base, "--api-key", "wrong"])
+        assert not out.exists()
+        encode_folder([*base, "--api-key", "s3cret"])
+    assert len(out.read_text().splitlines()) == 1 + 7
+
+
+def test_the_folder_command_stops_at_an_unknown_model_naming_those_there_are(server, tmp_path, digits, capsys):
+    folder, out = _folder(tmp_path, digits, 5), tmp_path / "coords.csv"
+    line = _stops_once(capsys, [str(folder), "--out", str(out), "--url", server.url, "--model", "mnsit", "--quiet"])
+    assert "'mnsit'" in line and "mnist" in line.split("mnsit")[1] and "fashion-mnist" in line
+    assert not out.exists()
+
+
+def test_the_folder_command_without_a_service_names_the_url_and_leaves_no_file(tmp_path, digits, capsys):
+    folder, out = _folder(tmp_path, digits, 3), tmp_path / "coords.csv"
+    url = f"http://127.0.0.1:{free_port()}"
+    line = _stops_once(capsys, [str(folder), "--out", str(out), "--url", url, "--quiet"])
+    assert f"cannot reach {url}" in line and "--url" in line
+    assert not out.exists()
 
 
 def test_the_folder_command_writes_json_lines(server, digits, tmp_path):
