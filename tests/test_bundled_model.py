@@ -8,7 +8,7 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 from service.core.verified import VerifiedModel
-from tests.conftest import BUNDLED_MODEL, FULL_MNIST
+from tests.conftest import BUNDLED_MODEL
 from training.data import MNIST_SHA256, load_dataset
 
 
@@ -33,10 +33,9 @@ def test_bundled_model_card_meets_the_targets(description):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FULL_MNIST.is_dir(), reason="needs the full MNIST files")
-def test_card_figures_reproduce_from_the_onnx_files(description):
+def test_card_figures_reproduce_from_the_onnx_files(description, mnist_dir):
     """Recomputed from the exported graphs alone, without the training code's model."""
-    dataset = load_dataset(FULL_MNIST)
+    dataset = load_dataset(mnist_dir)
     encoder = onnxruntime.InferenceSession(BUNDLED_MODEL / "encoder.onnx")
     decoder = onnxruntime.InferenceSession(BUNDLED_MODEL / "decoder.onnx")
 

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 from contract.description import DESCRIPTION_FILE
 from contract.validation import Location, first_error
 from training.config import LAST_CHECKPOINT, TrainConfig
-from training.data import download_mnist, missing_files
+from training.data import download_mnist, meant_for, missing_files
 from training.errors import DataError, RefusedError, TrainingError
 
 
@@ -20,6 +20,12 @@ def _ensure_data(data_dir: Path, download: bool) -> None:
     missing = missing_files(data_dir)
     if not missing:
         return
+    if meant_for(data_dir) != "mnist":
+        raise DataError(
+            f"{data_dir}: missing {', '.join(missing)} of Fashion-MNIST (--download fetches MNIST only); "
+            "copy the four Fashion-MNIST IDX files there, or apt-get install dataset-fashion-mnist and pass "
+            "--data-dir /usr/share/datasets/fashion-mnist"
+        )
     if not download and sys.stdin.isatty():
         answer = input(f"{data_dir} lacks {', '.join(missing)}. Download the standard MNIST files there? [y/N] ")
         download = answer.strip().lower() in {"y", "yes"}

@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,19 +101,52 @@ def missing_files(data_dir: Path) -> list[str]:
     return [name for name in MNIST_SHA256 if find_file(data_dir, name) is None]
 
 
-def download_mnist(data_dir: Path, names: list[str], mirror: str = MNIST_MIRROR) -> None:
-    """Fetch the named standard MNIST files into data_dir, keeping each only if its checksum holds."""
+def meant_for(data_dir: Path) -> str:
+    """The known data set whose files the folder holds some of ("mnist" when it holds none)."""
+    for name, (checksums, _) in KNOWN_DATASETS.items():
+        for file, sha256 in checksums.items():
+            path = find_file(data_dir, file)
+            if path is not None and read_idx(path)[1] == sha256:
+                return name
+    return "fashion-mnist" if "fashion" in data_dir.resolve().name.lower() else "mnist"
+
+
+def download_mnist(data_dir: Path, names: list[str], mirror: str | None = None) -> None:
+    """Fetch the named standard MNIST files into data_dir, keeping each only if its checksum holds.
+    A failed download leaves nothing behind: no partial file, and no folder it created."""
+    created = next((folder for folder in reversed([data_dir, *data_dir.parents]) if not folder.exists()), None)
     data_dir.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        target = data_dir / f"{name}.gz"
-        partial = target.with_suffix(".gz.part")
-        with urllib.request.urlopen(f"{mirror}{name}.gz", timeout=60) as response, partial.open("wb") as out:
+    try:
+        for name in names:
+            _download(data_dir, name, mirror or MNIST_MIRROR)
+    except BaseException:
+        if created is not None and not any(path.is_file() for path in created.rglob("*")):
+            shutil.rmtree(created)
+        raise
+
+
+def _download(data_dir: Path, name: str, mirror: str) -> None:
+    target = data_dir / f"{name}.gz"
+    partial = target.with_suffix(".gz.part")
+    url = f"{mirror}{name}.gz"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:
             shutil.copyfileobj(response, out)
-        digest = hashlib.sha256(gzip.decompress(partial.read_bytes())).hexdigest()
-        if digest != MNIST_SHA256[name]:
-            partial.unlink()
-            raise DataError(f"{target}: downloaded file fails its checksum ({digest})")
-        partial.rename(target)
+    except (urllib.error.URLError, OSError) as error:
+        partial.unlink(missing_ok=True)
+        reason = getattr(error, "reason", None) or error.strerror or error
+        raise DataError(
+            f"cannot download {url} ({reason}); on a machine without that access, copy the four MNIST IDX files "
+            "into a folder and pass it as --data-dir"
+        ) from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    digest = hashlib.sha256(gzip.decompress(partial.read_bytes())).hexdigest()
+    if digest != MNIST_SHA256[name]:
+        partial.unlink()
+        raise DataError(f"{target}: downloaded file fails its checksum ({digest})")
+    partial.rename(target)
 
 
 def _read_split(data_dir: Path, prefix: str, sha256: dict[str, str]) -> Split:

@@ -1,5 +1,7 @@
 """Real pictures: MNIST test digits as people upload them land with their own digit."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,11 +13,10 @@ from harness.pictures import ALL_CONDITIONS, corpus, target_for
 from service.core.errors import InvalidInput, Refused
 from service.core.pictures import Invert, prepare
 from service.core.verified import VerifiedModel
-from tests.conftest import BUNDLED_MODEL, FASHION_MNIST, FULL_MNIST
+from tests.conftest import BUNDLED_MODEL
 from training.data import load_dataset
 
 DIGITS_PER_CONDITION = 100
-needs_mnist = pytest.mark.skipif(not FULL_MNIST.exists(), reason="needs the full MNIST set (../shared/data/mnist)")
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,14 @@ def bundled() -> VerifiedModel:
 
 
 @pytest.fixture(scope="module")
-def neighbours(bundled) -> KNeighborsClassifier:
-    train = load_dataset(FULL_MNIST).train
+def neighbours(bundled, mnist_dir) -> KNeighborsClassifier:
+    train = load_dataset(mnist_dir).train
     mu = bundled.encode((train.images.astype(np.float32) / 255)[:, None])[0]
     return KNeighborsClassifier(n_neighbors=5).fit(mu, train.labels)
 
 
-def _accuracy(model: VerifiedModel, neighbours: KNeighborsClassifier, condition: str) -> float:
-    test = load_dataset(FULL_MNIST).test
+def _accuracy(model: VerifiedModel, neighbours: KNeighborsClassifier, condition: str, mnist_dir: Path) -> float:
+    test = load_dataset(mnist_dir).test
     pictures = list(corpus(test.images[:DIGITS_PER_CONDITION], test.labels[:DIGITS_PER_CONDITION], condition, seed=0))
     inputs, labels = [], []
     for picture in pictures:  # a picture the service would reject counts as wrong
@@ -44,12 +45,11 @@ def _accuracy(model: VerifiedModel, neighbours: KNeighborsClassifier, condition:
     return float((predicted == labels).sum() / len(pictures))
 
 
-@needs_mnist
-def test_every_condition_meets_its_target(bundled, neighbours):
-    clean = _accuracy(bundled, neighbours, "clean")
+def test_every_condition_meets_its_target(bundled, neighbours, mnist_dir):
+    clean = _accuracy(bundled, neighbours, "clean", mnist_dir)
     missed = {}
     for condition in ALL_CONDITIONS[1:]:
-        accuracy = _accuracy(bundled, neighbours, condition)
+        accuracy = _accuracy(bundled, neighbours, condition, mnist_dir)
         target = target_for(condition, clean)
         if accuracy < target:
             missed[condition] = (accuracy, target)
@@ -87,11 +87,10 @@ FASHION_MODEL = BUNDLED_MODEL.parent / "fashion-mnist"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs Debian's dataset-fashion-mnist")
-def test_clothes_upscaled_tenfold_land_where_the_originals_do():
+def test_clothes_upscaled_tenfold_land_where_the_originals_do(fashion_mnist_dir):
     model = VerifiedModel.load(FASHION_MODEL, threads=1)
     assert model.recipe is Recipe.object
-    data = load_dataset(FASHION_MNIST)
+    data = load_dataset(fashion_mnist_dir)
     train_mu = model.encode((data.train.images.astype(np.float32) / 255)[:, None])[0]
     neighbours = KNeighborsClassifier(n_neighbors=5).fit(train_mu, data.train.labels)
     images, labels = data.test.images[:500], data.test.labels[:500]

@@ -4,7 +4,6 @@ import hashlib
 import numpy as np
 import pytest
 
-from tests.conftest import FASHION_MNIST, FULL_MNIST
 from training.data import MNIST_SHA256, download_mnist, load_dataset, read_idx, write_idx
 from training.errors import DataError
 
@@ -61,19 +60,46 @@ def test_download_refuses_a_file_that_fails_its_checksum(tmp_path, sample_data_d
     # The sample's labels are real MNIST labels, but only 200 of them: not the published file.
     with pytest.raises(DataError, match="fails its checksum"):
         download_mnist(tmp_path / "data", ["t10k-labels-idx1-ubyte"], mirror=sample_data_dir.as_uri() + "/")
-    assert list((tmp_path / "data").iterdir()) == []
+    assert not (tmp_path / "data").exists()  # the folder it made is gone with the bad file
 
 
-@pytest.mark.skipif(not FULL_MNIST.is_dir(), reason="needs the full MNIST files")
-def test_download_keeps_files_that_match_their_checksums(tmp_path):
+def test_download_keeps_files_that_match_their_checksums(tmp_path, mnist_dir):
     names = ["t10k-labels-idx1-ubyte", "train-labels-idx1-ubyte"]
-    download_mnist(tmp_path, names, mirror=FULL_MNIST.resolve().as_uri() + "/")
+    download_mnist(tmp_path, names, mirror=mnist_dir.resolve().as_uri() + "/")
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(f"{name}.gz" for name in names)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
-def test_reads_fashion_mnist():
-    dataset = load_dataset(FASHION_MNIST)
+def test_reads_fashion_mnist(fashion_mnist_dir):
+    dataset = load_dataset(fashion_mnist_dir)
     assert dataset.train.images.shape == (60_000, 28, 28) and dataset.test.images.shape == (10_000, 28, 28)
     assert set(dataset.test.labels) == set(range(10))
+
+
+def test_an_unreachable_mirror_is_one_line_naming_the_url_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    from harness.server import free_port
+    from training import data
+    from training.cli import main
+
+    mirror = f"http://127.0.0.1:{free_port()}/mnist/"
+    monkeypatch.setattr(data, "MNIST_MIRROR", mirror)
+    target = tmp_path / "data" / "mnist"
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--data-dir", str(target), "--download", "--out-dir", str(tmp_path / "run")])
+    message = str(stopped.value.code)
+    assert message.startswith(f"vae-train: cannot download {mirror}train-images-idx3-ubyte.gz (")
+    assert "--data-dir" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # neither data/ nor data/mnist/ is left behind
+
+
+def test_a_fashion_mnist_folder_missing_files_is_named_as_such(tmp_path, fashion_mnist_dir):
+    from training.cli import main
+
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes((fashion_mnist_dir / name).read_bytes())
+    with pytest.raises(SystemExit, match="missing t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte of Fashion-MNIST"):
+        main(["train", "--data-dir", str(tmp_path), "--download", "--out-dir", str(tmp_path / "run")])
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]

@@ -10,7 +10,6 @@ from contract.description import sha256_of
 from contract.novelty import elbo_at_mean
 from contract.recipes import Recipe
 from contract.reference import read_reference
-from tests.conftest import FASHION_MNIST
 from training.config import TrainConfig
 from training.data import framing_of, load_dataset
 from training.model import VAE, gaussian_kl
@@ -44,10 +43,9 @@ def test_the_recipe_and_classes_are_written(trained_run):
     assert description["classes"] == [str(digit) for digit in range(10)]
 
 
-def test_digits_and_clothes_get_their_own_recipe(sample_data_dir):
+def test_digits_and_clothes_get_their_own_recipe(sample_data_dir, fashion_mnist_dir):
     assert framing_of(load_dataset(sample_data_dir).train.images) is Recipe.digit
-    if FASHION_MNIST.is_dir():
-        assert framing_of(load_dataset(FASHION_MNIST).train.images[:2000]) is Recipe.object
+    assert framing_of(load_dataset(fashion_mnist_dir).train.images[:2000]) is Recipe.object
 
 
 def test_the_reference_set_is_the_test_set_through_the_encoder(trained_run, sample_data_dir):
