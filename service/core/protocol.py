@@ -4,7 +4,7 @@ tensors the protocol carries."""
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from contract.geometry import IMAGE_SHAPE
 from service.core.engine import Engine
 from service.core.errors import InvalidInput, Refused, UnknownModel
 from service.core.pictures import Upload
-from service.core.repository import ModelRepository
+from service.core.repository import IndexEntry, ModelRepository
 from service.core.served import ServedModel
 
 BYTES = "BYTES"
@@ -145,6 +145,22 @@ ROLES = ("encoder", "decoder")
 
 def served_names(models: ModelRepository) -> list[str]:
     return [f"{vae}-{role}" for vae in models.served() for role in ROLES]
+
+
+def repository_index(models: ModelRepository) -> list[IndexEntry]:
+    """The repository as the protocol names its models: each folder's two halves, with its state."""
+    return [replace(entry, name=f"{entry.name}-{role}") for entry in models.index() for role in ROLES]
+
+
+def folder_of(models: ModelRepository, name: str) -> str:
+    """The model folder a name in the repository extension stands for: a half's (mnist-encoder ->
+    mnist), as both halves load and unload together, or a folder's own name."""
+    vae, _, role = name.rpartition("-")
+    return vae if role in ROLES and vae in models.folders() else name
+
+
+def halves_of(folder: str) -> list[str]:
+    return [f"{folder}-{role}" for role in ROLES]
 
 
 def resolve(models: ModelRepository, name: str, version: str | None = None) -> Half:

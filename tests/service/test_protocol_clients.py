@@ -100,11 +100,15 @@ def test_tritonclient_errors_name_the_tensor_and_what_was_expected(client):
 
 
 def test_tritonclient_drives_the_repository(client):
-    names = {entry["name"]: entry["state"] for entry in client.get_model_repository_index()}
-    assert names == {"mnist": "READY", "fashion-mnist": "READY"}
-    client.unload_model("fashion-mnist")
-    assert not client.is_model_ready("fashion-mnist-encoder")
-    client.load_model("fashion-mnist")
+    index = client.get_model_repository_index()
+    states = {entry["name"]: entry["state"] for entry in index}
+    halves = [f"{vae}-{role}" for vae in ("fashion-mnist", "mnist") for role in ("encoder", "decoder")]
+    assert states == dict.fromkeys(halves, "READY")
+    for entry in index:  # each name the index gives is one that infers
+        assert client.get_model_metadata(entry["name"])["versions"] == [entry["version"]]
+    client.unload_model("fashion-mnist-encoder")
+    assert not client.is_model_ready("fashion-mnist-encoder") and not client.is_model_ready("fashion-mnist-decoder")
+    client.load_model("fashion-mnist-decoder")
     assert client.is_model_ready("fashion-mnist-encoder")
 
 

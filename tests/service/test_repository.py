@@ -100,18 +100,23 @@ def test_a_broken_folder_stops_start_up_naming_it(repository):
 
 def test_unload_and_load_without_a_restart(repository, digit):
     with make_repository_client(repository) as client:
-        assert client.post("/v2/repository/models/fashion-mnist/unload").status_code == 200
+        unloaded = client.post("/v2/repository/models/fashion-mnist-decoder/unload")  # a half acts on its folder
+        assert unloaded.status_code == 200
+        halves = ["fashion-mnist-encoder", "fashion-mnist-decoder"]
+        assert unloaded.json() == {"folder": "fashion-mnist", "unloaded": halves}
         assert_problem(
             client.post("/models/fashion-mnist/encode", content=digit, headers={"Content-Type": "image/png"}),
             404,
             "no model 'fashion-mnist' is loaded; loaded: mnist",
         )
         index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
-        assert index["fashion-mnist"] == {"name": "fashion-mnist", "state": "UNAVAILABLE", "reason": "unloaded"}
+        for half in ("fashion-mnist-encoder", "fashion-mnist-decoder"):
+            assert index[half] == {"name": half, "state": "UNAVAILABLE", "reason": "unloaded"}
         assert [entry["name"] for entry in client.post("/v2/repository/index", json={"ready": True}).json()] == [
-            "mnist"
+            "mnist-encoder",
+            "mnist-decoder",
         ]
-        assert client.post("/v2/repository/models/fashion-mnist/load").status_code == 200
+        assert client.post("/v2/repository/models/fashion-mnist/load").status_code == 200  # a folder's name too
         assert encode(client, digit, "/models/fashion-mnist")["model_id"].startswith("fashion-mnist")
         missing = client.post("/v2/repository/models/cifar/load")
         assert missing.status_code == 404 and "no model folder 'cifar'" in missing.json()["error"]
@@ -128,7 +133,7 @@ def test_a_folder_that_fails_verification_leaves_the_loaded_version_serving(repo
         assert "encoder.onnx: sha256" in failed.json()["error"]
         assert encode(client, digit, "/models/mnist") == before
         index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
-        assert index["mnist"]["state"] == "READY"
+        assert index["mnist-encoder"]["state"] == index["mnist-decoder"]["state"] == "READY"
 
 
 def test_the_repository_routes_need_the_key_when_one_is_set(repository):

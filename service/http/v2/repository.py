@@ -1,5 +1,7 @@
-"""The Open Inference Protocol's model repository extension: list the repository's folders, load
-(or reload) one, unload one, without a restart. Behind the API key, like every route but the probes."""
+"""The Open Inference Protocol's model repository extension: list the protocol's models (each
+folder's encoder and decoder), load (or reload) a folder, unload one, without a restart. A half's
+name acts on its folder, and the answer names both halves. Behind the API key, like every route but
+the probes."""
 
 from functools import partial
 
@@ -9,7 +11,7 @@ from starlette.responses import Response
 
 from contract.validation import dotted, first_error
 from service.core.errors import ModelError
-from service.core.protocol import ProtocolError
+from service.core.protocol import ProtocolError, folder_of, halves_of, repository_index
 from service.http.problems import PROTOCOL_STATUS
 from service.http.responses import JSONResponse
 from service.http.routing import Call, OpaqueBody, PathParameter, Route
@@ -48,10 +50,10 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
 
 
 async def index(call: Call) -> Response:
-    """Each model folder: READY with its version, or UNAVAILABLE with the reason. {"ready": true}
-    lists only the ready ones."""
+    """Each protocol model (a folder's encoder and decoder): READY with its version, or UNAVAILABLE
+    with the reason. {"ready": true} lists only the ready ones."""
     only_ready = (await _body(call.request, IndexRequest)).ready
-    entries = call.engine.repository().index()
+    entries = repository_index(call.engine.repository())
     return JSONResponse(
         [
             {"name": entry.name, "state": entry.state, "reason": entry.reason}
@@ -69,18 +71,23 @@ async def load(call: Call) -> Response:
     parsed = await _body(call.request, LoadRequest)
     if parsed.parameters:
         raise ProtocolError(f"load parameters are not supported (got {', '.join(parsed.parameters)}); send none")
-    name = call.path["model_name"]
+    models = call.engine.repository()
+    folder = folder_of(models, call.path["model_name"])
     try:
-        await call.engine.repository().load(name)
+        await models.load(folder)
     except ModelError as error:
-        raise ProtocolError(f"failed to load '{name}': {error}") from None
-    return Response(status_code=200)
+        raise ProtocolError(f"failed to load '{call.path['model_name']}': {error}") from None
+    return JSONResponse({"folder": folder, "loaded": halves_of(folder)})
 
 
 async def unload(call: Call) -> Response:
+    """Unloads a folder's two halves; the default model's is refused (409), as the unprefixed routes
+    and readiness stand on it."""
     await _body(call.request, UnloadRequest)
-    await call.engine.repository().unload(call.path["model_name"])
-    return Response(status_code=200)
+    models = call.engine.repository()
+    folder = folder_of(models, call.path["model_name"])
+    await models.unload(folder)
+    return JSONResponse({"folder": folder, "unloaded": halves_of(folder)})
 
 
 def _json(model: type[BaseModel]) -> OpaqueBody:
@@ -88,7 +95,9 @@ def _json(model: type[BaseModel]) -> OpaqueBody:
     return OpaqueBody({"required": False, "content": {"application/json": {"schema": model.model_json_schema()}}})
 
 
-PATH_DOCS = {"model_name": PathParameter("A model folder's name, as the index lists it.")}
+PATH_DOCS = {
+    "model_name": PathParameter("A model's name as the index lists it (mnist-encoder), or its folder's (mnist).")
+}
 repository_route = partial(Route, tags=TAGS, responses=V2_ERRORS, statuses=PROTOCOL_STATUS)
 ROUTES = [
     repository_route(
