@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     max_in_flight: PositiveInt = Field(256, description="Requests in progress beyond which new ones get 503.")
     request_timeout_s: float = Field(30.0, gt=0, description="Time limit for one request, upload included.")
     api_key: SecretStr | None = Field(None, description="If set, required as 'Authorization: Bearer' or X-API-Key.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="If set, /metrics also takes it as 'Authorization: Bearer', so that a scraper needs no "
+        "data-plane key.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS, comma-separated; none by default."
     )

@@ -82,5 +82,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
         )
     if settings.api_key is not None:
-        front = RequireApiKey(front, api_key=settings.api_key.get_secret_value())
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        front = RequireApiKey(front, api_key=settings.api_key.get_secret_value(), metrics_token=token)
     return Intake(front, settings, route_label)

@@ -23,7 +23,8 @@ log = logging.getLogger("service")
 request_log = RequestLog(log)
 
 PROBE_PATHS = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
-EXEMPT_PATHS = PROBE_PATHS | {"/metrics"}  # must answer even when the service is full
+METRICS_PATH = "/metrics"
+EXEMPT_PATHS = PROBE_PATHS | {METRICS_PATH}  # must answer even when the service is full
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -180,11 +181,17 @@ class Intake:
 
 class RequireApiKey:
     """With an API key set, every request but the probes must carry it, as `Authorization: Bearer
-    KEY` or `X-API-Key: KEY`; compared in constant time, refused with one message whatever was wrong."""
+    KEY` or `X-API-Key: KEY`; compared in constant time, refused with one message whatever was wrong.
+    /metrics also takes the metrics token, if one is set: a scraper then holds no data-plane key."""
 
-    def __init__(self, app: ASGIApp, api_key: str):
+    def __init__(self, app: ASGIApp, api_key: str, metrics_token: str | None = None):
         self.app = app
         self.key = api_key.encode()
+        self.metrics_token = metrics_token.encode() if metrics_token else None
+
+    def _scraper(self, scope: Scope, offered: bytes) -> bool:
+        token = self.metrics_token
+        return token is not None and scope["path"] == METRICS_PATH and hmac.compare_digest(offered, token)
 
     @staticmethod
     def _exempt(scope: Scope) -> bool:
@@ -201,7 +208,8 @@ class RequireApiKey:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._exempt(scope):
             return await self.app(scope, receive, send)
-        if not hmac.compare_digest(self._offered(scope), self.key):
+        offered = self._offered(scope)
+        if not hmac.compare_digest(offered, self.key) and not self._scraper(scope, offered):
             REJECTED.labels("unauthorized").inc()
             return await send_problem(
                 send, scope, 401, "missing or invalid API key", [(b"www-authenticate", b'Bearer realm="vae"')]

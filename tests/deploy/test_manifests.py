@@ -63,7 +63,7 @@ def test_the_overlays_differ_as_intended(rendered):
     assert "HorizontalPodAutoscaler" not in {item["kind"] for item in rendered["overlays/dev"]}
     hpa = by_kind(rendered["overlays/production"], "HorizontalPodAutoscaler")
     assert hpa["spec"]["minReplicas"] == production["spec"]["replicas"] < hpa["spec"]["maxReplicas"]
-    env = {item["name"]: item["value"] for item in shared["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {item["name"]: item.get("value") for item in shared["spec"]["template"]["spec"]["containers"][0]["env"]}
     mounts = {
         mount["mountPath"]: mount for mount in shared["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     }
@@ -93,7 +93,7 @@ def pod_checks(pod: dict, container: dict, port: int) -> None:
     """What a careful operator asks of the pod, and what the image really serves."""
     routes = {route.path for route in declared_routes() if "GET" in route.methods}
     settings = {f"VAE_{name.upper()}" for name in Settings.model_fields}
-    env = {item["name"]: item["value"] for item in container["env"]}
+    env = {item["name"]: item.get("value") for item in container["env"]}
     assert env.keys() <= settings, env.keys() - settings
     assert int(env["VAE_PORT"]) == port and env["VAE_HOST"] == "0.0.0.0"
     ports = {item.get("name", item["containerPort"]): item["containerPort"] for item in container["ports"]}
@@ -127,9 +127,18 @@ def test_the_deployment_runs_the_pod_as_clusters_do_on_what_the_image_serves(ren
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     pod_checks(pod, container, int(facts["EXPOSE"]))
-    env = {item["name"]: item["value"] for item in container["env"]}
+    env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["VAE_MODEL_REPOSITORY"] == facts["VAE_MODEL_REPOSITORY"]  # the models in the image
     assert env["VAE_PORT"] == facts["VAE_PORT"]
+    keys = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"] if "valueFrom" in item}
+    assert keys == {  # the scraper's token is the one the ServiceMonitor sends
+        "VAE_API_KEY": {"name": "vae-service-keys", "key": "api-key", "optional": True},
+        "VAE_METRICS_TOKEN": {"name": "vae-service-keys", "key": "metrics-token", "optional": True},
+    }
+    monitor = by_kind(rendered["overlays/shared-models"], "ServiceMonitor")
+    (endpoint,) = monitor["spec"]["endpoints"]
+    sent = endpoint["authorization"]["credentials"]
+    assert (sent["name"], sent["key"]) == (keys["VAE_METRICS_TOKEN"]["name"], keys["VAE_METRICS_TOKEN"]["key"])
 
 
 def test_the_inference_service_validates_against_kserve_and_kubernetes(rendered):

@@ -37,6 +37,18 @@ def test_probes_need_no_key(keyed):
     assert keyed.get("/readyz").status_code == 200
 
 
+def test_a_scraper_reads_metrics_with_the_metrics_token_and_nothing_else(model_dir):
+    with make_client(model_dir, api_key="s3cret", metrics_token="scrape-only") as client:
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-only"})
+        assert scraped.status_code == 200 and "vae_requests_total" in scraped.text
+        assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer scrape-onl"}).status_code == 401
+        # the token opens /metrics alone
+        assert client.get("/model", headers={"Authorization": "Bearer scrape-only"}).status_code == 401
+        assert client.get("/models", headers={"X-API-Key": "scrape-only"}).status_code == 401
+
+
 def test_security_headers_and_closed_cors(client):
     response = client.get("/healthz", headers={"Origin": "https://elsewhere.example"})
     assert response.headers["x-content-type-options"] == "nosniff"
