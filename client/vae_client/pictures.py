@@ -11,6 +11,11 @@ Picture = str | Path | bytes | Image.Image | np.ndarray
 
 def as_file(picture: Picture, name: str = "image") -> tuple[str, bytes]:
     """(file name, encoded bytes). Arrays are (H, W) or (H, W, channels), uint8, or floats in [0, 1]."""
+    if isinstance(picture, np.ndarray) and (picture.ndim not in (2, 3) or is_many(picture)):
+        raise ValueError(
+            f"an array of shape {picture.shape} is not one picture: send (H, W) or (H, W, channels), "
+            "or a list (or an (N, H, W) stack) of pictures"
+        )
     if isinstance(picture, str | Path):
         path = Path(picture)
         return path.name, path.read_bytes()
@@ -29,8 +34,14 @@ def as_file(picture: Picture, name: str = "image") -> tuple[str, bytes]:
     raise TypeError(f"a picture is a path, bytes, a PIL image or a numpy array, not {type(picture).__name__}")
 
 
+CHANNELS = (1, 3, 4)  # grey, RGB, RGBA: the last axis of an (H, W, channels) picture
+
+
 def is_many(pictures: object) -> bool:
-    """A list or tuple holds many pictures; anything else (an array included) is one."""
+    """A list or tuple holds many pictures, and so does a stack of arrays, (N, H, W) or (N, H, W,
+    channels); anything else (an (H, W) or (H, W, channels) array included) is one."""
+    if isinstance(pictures, np.ndarray):
+        return pictures.ndim == 4 or (pictures.ndim == 3 and pictures.shape[-1] not in CHANNELS)
     return isinstance(pictures, list | tuple)
 
 

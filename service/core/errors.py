@@ -32,3 +32,8 @@ class Conflict(Refused):
 
 class ModelError(Exception):
     """The model folder is missing, corrupt or inconsistent; the message says which file and why."""
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 image', '2 images': a count in a message, with its noun's plural when it is not one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -141,6 +141,10 @@ def _reduced(image: Image.Image) -> Image.Image:
     return image.reduce(int(np.ceil(np.sqrt(image.width * image.height / WORK_PIXELS))))
 
 
+def is_transparent(image: Image.Image | GreyPNG) -> bool:
+    return isinstance(image, Image.Image) and (image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info)
+
+
 def _grey(image: Image.Image) -> np.ndarray:
     """Intensities in [0, 1], float32, at most WORK_PIXELS; transparent areas count as white paper."""
     if "exif" in image.info:  # parsing EXIF is costly: only when there is some
@@ -149,7 +153,7 @@ def _grey(image: Image.Image) -> np.ndarray:
         pixels = np.asarray(_reduced(image.convert("F")), dtype=np.float32)
         top = 65535.0 if image.mode.startswith("I;16") else max(float(pixels.max()), 1.0)
         return np.clip(pixels / top, 0, 1)
-    if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info:
+    if is_transparent(image):
         paper = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
     if image.mode != "L":
@@ -220,13 +224,18 @@ def white_on_black(pictures: np.ndarray, in_form: np.ndarray, invert: Invert) ->
     return pictures[:, None]
 
 
-def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarray:
+def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool = False) -> np.ndarray:
     """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe."""
     if invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels)):
         pixels = 1.0 - pixels
     try:
         return RECIPES[recipe].frame(pixels)
     except NoInk as error:
+        if transparent:
+            raise InvalidInput(
+                f"{error}; transparent areas count as white paper, so light ink on a transparent background "
+                "does not show: flatten the picture onto a dark background (or draw dark ink) and send it again"
+            ) from error
         raise InvalidInput(f"{error}; send a picture with a visible {recipe.value}") from error
 
 
@@ -276,7 +285,7 @@ async def model_inputs(
             raise type(error)(f"file {index} ({uploads[index].filename!r}): {error.detail}") from None
 
     def framed(image: Image.Image | GreyPNG) -> np.ndarray:
-        return framed_input(grey_pixels(image), invert, recipe)
+        return framed_input(grey_pixels(image), invert, recipe, is_transparent(image))
 
     images = [on_file(index, open_image, upload.data, max_pixels) for index, upload in enumerate(uploads)]
     in_form = [in_training_form(image) for image in images]

@@ -10,7 +10,7 @@ import numpy as np
 
 from contract.geometry import IMAGE_SHAPE
 from service.core.engine import Engine
-from service.core.errors import InvalidInput, Refused, UnknownModel
+from service.core.errors import InvalidInput, Refused, UnknownModel, counted
 from service.core.pictures import Upload
 from service.core.repository import IndexEntry, ModelRepository
 from service.core.served import ServedModel
@@ -73,7 +73,7 @@ class Half:
 
     def _checked_input(self, inputs: list[Tensor], max_batch: int) -> Tensor:
         if len(inputs) != 1:
-            raise ProtocolError(f"expected 1 inputs but got {len(inputs)} inputs for model '{self.name}'")
+            raise ProtocolError(f"expected 1 input but got {counted(len(inputs), 'input')} for model '{self.name}'")
         (tensor,) = inputs
         if tensor.name != self.input_name:
             raise ProtocolError(

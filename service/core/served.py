@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from service.core.batcher import Batcher
-from service.core.errors import InvalidInput
+from service.core.errors import InvalidInput, counted
 from service.core.verified import Novelty, VerifiedModel
 
 ASSESSMENT = "encoder+decoder"  # the graphs label of /encode's calls: both graphs, one batch
@@ -63,7 +63,7 @@ class ServedModel:
     def _vector(self, name: str, values: list[float]) -> np.ndarray:
         latent = self.model.latent_size
         if len(values) != latent:
-            raise InvalidInput(f"{name} has {len(values)} values; this model's latent size is {latent}")
+            raise InvalidInput(f"{name} has {counted(len(values), 'value')}; this model's latent size is {latent}")
         return np.asarray(values, np.float32)
 
     async def decoded(self, rows: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +71,7 @@ class ServedModel:
         if not rows:
             raise InvalidInput("z is empty; send one latent vector or a list of them")
         if len(rows) > self.max_batch:
-            raise InvalidInput(f"{len(rows)} latent vectors in one request; the limit is {self.max_batch}")
+            raise InvalidInput(f"{counted(len(rows), 'latent vector')} in one request; the limit is {self.max_batch}")
         z = np.stack([self._vector(f"z[{index}]", row) for index, row in enumerate(rows)])
         (images,) = await self.decode(z)
         return z, images

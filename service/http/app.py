@@ -57,8 +57,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     site = FastAPI(
         title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
-    problems.install(site)
     declared = routes()
+    problems.install(site, sorted({route.path for route in declared if route.in_schema}))
     docs.install(site, schema_routes(declared), requires_key=settings.api_key is not None)
     page.install(site)
     dispatch = Dispatch(site, declared, engine)

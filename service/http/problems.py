@@ -2,6 +2,7 @@
 the Open Inference Protocol's `{"error": ...}`, which its clients read. The core's refusals get
 their status here, by kind."""
 
+import difflib
 from http import HTTPStatus
 
 import orjson
@@ -98,17 +99,29 @@ def refusal_response(request: Request, error: Exception, statuses: dict[type[Ref
 ANSWERED = (Refused, Problem, InvalidParameters)  # what refusal_response answers
 
 
-async def _on_http_exception(request: Request, exc: HTTPException) -> Response:
-    return problem_response(request, exc.status_code, str(exc.detail), exc.headers)
+def unknown_path(path: str, paths: list[str]) -> str:
+    """What a 404 for a path no route serves says: the nearest routes' paths, and where all are."""
+    near = difflib.get_close_matches(path, paths, n=2, cutoff=0.6)
+    nearest = f"; did you mean {' or '.join(near)}?" if near else "."
+    return f"no route serves {path}{nearest} Every route is listed at /docs and /openapi.json"
+
+
 
 
 async def _on_internal_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, 500, INTERNAL_ERROR)
 
 
-def install(app: FastAPI) -> None:
-    """The problem shape for what FastAPI itself answers: unknown paths, and what no handler takes,
-    which reaches FastAPI's outermost layer and is raised on to the request's log line
-    (service.http.middleware.Intake)."""
-    app.add_exception_handler(HTTPException, _on_http_exception)
+def install(app: FastAPI, paths: list[str]) -> None:
+    """The problem shape for what FastAPI itself answers: unknown paths (named with the nearest of
+    paths), and what no handler takes, which reaches FastAPI's outermost layer and is raised on to
+    the request's log line (service.http.middleware.Intake)."""
+
+    async def on_http_exception(request: Request, exc: HTTPException) -> Response:
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == HTTPStatus(404).phrase:  # the router's: no route matched
+            detail = unknown_path(request.url.path, paths)
+        return problem_response(request, exc.status_code, detail, exc.headers)
+
+    app.add_exception_handler(HTTPException, on_http_exception)
     app.add_exception_handler(Exception, _on_internal_error)

@@ -5,6 +5,7 @@ from itertools import chain
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from starlette.requests import Request
 
+from service.core.errors import counted
 from service.core.pictures import ACCEPTED_MEDIA_TYPES, Upload
 from service.http.problems import Problem
 
@@ -45,7 +46,8 @@ def form_files(body: bytes, content_type: str, max_files: int) -> list[Upload]:
                         "and parameters in the query string",
                     )
                 elif len(uploads) == max_files:
-                    raise Problem(422, f"too many files; the limit is {max_files}: send at most {max_files} images")
+                    most = counted(max_files, "image")
+                    raise Problem(422, f"too many files; the limit is {max_files}: send at most {most}")
                 else:
                     uploads.append(Upload(segment.filename, b"".join(chunks)))
     except MultipartError as error:

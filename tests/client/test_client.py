@@ -47,6 +47,15 @@ def test_every_picture_form_encodes_alike(client, digits, tmp_path):
     assert encodings[0].model_id.startswith("mnist-k2")
 
 
+def test_a_stack_of_arrays_is_many_pictures(client, digits):
+    stacked = client.encode(digits)  # (7, 28, 28) uint8, as MNIST's arrays come
+    listed = client.encode(list(digits))
+    assert stacked.mu.shape == (len(digits), 2)
+    np.testing.assert_array_equal(stacked.mu, listed.mu)
+    with pytest.raises(ValueError, match=r"shape \(1, 7, 28, 28, 1\) is not one picture"):
+        client.encode(digits[None, ..., None])
+
+
 def test_many_pictures_come_back_in_order_across_batches(server, digits):
     with Client(server.url, batch_size=3) as client:
         many = client.encode(list(digits))

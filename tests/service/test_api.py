@@ -139,7 +139,7 @@ def test_temperature_scales_the_draws(client):
     ("body", "fragment"),
     [
         ({"z": [1.0, 2.0, 3.0]}, "latent size is 2"),
-        ({"z": [[0.0, 0.0], [1.0]]}, "z[1] has 1 values"),
+        ({"z": [[0.0, 0.0], [1.0]]}, "z[1] has 1 value;"),
         ({"z": ["a", 1.0]}, "valid number"),
         ({"z": []}, "z is empty"),
         ({"z": [[0.0, 0.0]] * 9}, "the limit is 8"),
@@ -216,7 +216,9 @@ def test_multipart_errors(client, digit):
 
 
 def test_unknown_routes_and_methods_use_the_same_shape(client):
-    assert_problem(client.get("/nowhere"), 404, "Not Found")
+    listed = "Every route is listed at /docs and /openapi.json"
+    assert_problem(client.get("/nowhere"), 404, f"no route serves /nowhere. {listed}")
+    assert_problem(client.post("/encod"), 404, f"no route serves /encod; did you mean /encode or /decode? {listed}")
     assert_problem(client.put("/encode"), 405, "PUT /encode is not allowed; use POST")
 
 
@@ -308,3 +310,25 @@ def test_docs_work_offline_and_declare_the_key(model_dir):
         spec = keyed.get("/openapi.json").json()
         assert {"bearer", "apiKey"} == set(spec["components"]["securitySchemes"])
         assert keyed.post("/decode", json={"z": [0, 0]}).status_code == 401
+
+
+def test_counts_in_messages_take_their_plural_only_when_not_one(model_dir):
+    def detail(response) -> str:
+        return assert_problem(response, 422, "")["detail"]
+
+    with make_client(model_dir, max_batch=1) as client:
+        assert detail(client.post("/decode", json={"z": [1.0]})) == "z[0] has 1 value; this model's latent size is 2"
+        two = client.post("/decode", json={"z": [[0, 0], [1, 1]]})
+        assert detail(two) == "2 latent vectors in one request; the limit is 1"
+        form = [("file", ("a.png", b"x", "image/png")), ("file", ("b.png", b"x", "image/png"))]
+        too_many = client.post("/encode/batch", files=form)
+        assert detail(too_many) == "too many files; the limit is 1: send at most 1 image"
+
+
+def test_light_ink_on_a_transparent_background_says_how_to_send_it(client):
+    pixels = np.zeros((100, 100, 4), np.uint8)
+    pixels[30:70, 45:55] = 255  # opaque white ink; the rest transparent
+    picture = encoded(Image.fromarray(pixels, "RGBA"))
+    response = client.post("/encode", content=picture, headers={"Content-Type": "image/png"})
+    detail = assert_problem(response, 422, "no ink found")["detail"]
+    assert "transparent areas count as white paper" in detail and "dark background" in detail

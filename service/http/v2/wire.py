@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from contract.validation import first_error
+from service.core.errors import counted
 from service.core.protocol import BYTES, ProtocolError, Tensor
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -120,7 +121,8 @@ def _flattened(data: object) -> list:
 def _json_tensor(spec: RequestInput, count: int) -> np.ndarray | list[str]:
     values = _flattened(spec.data)
     if len(values) != count:
-        raise ProtocolError(f"input '{spec.name}': shape {spec.shape} holds {count} values, but data has {len(values)}")
+        holds = counted(count, "value")
+        raise ProtocolError(f"input '{spec.name}': shape {spec.shape} holds {holds}, but data has {len(values)}")
     if spec.datatype == BYTES:
         if not all(isinstance(value, str) for value in values):
             raise ProtocolError(f"input '{spec.name}': BYTES data in JSON must be strings")
