@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test test-all container-check bench-smoke clean
+.PHONY: help serve test test-all container-check bench-smoke clean
+
+help:  ## list the targets and what each does
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +35,7 @@ $(VENV)/.dev: pyproject.toml client/pyproject.toml $(VENV)/.torch | $(BIN)/pytho
 	$(BIN)/pip install --quiet -e '.[dev]' -e ./client
 	touch $@ $(VENV)/.serve
 
-serve: $(VENV)/.serve  ## set up, then serve models/mnist on http://127.0.0.1:8000 (PORT=8080 make serve)
+serve: $(VENV)/.serve  ## set up, then serve the bundled models (models/) on http://127.0.0.1:8000 (PORT=8080 make serve)
 	$(BIN)/vae-serve $(if $(PORT),--port $(PORT))
 
 test: $(VENV)/.dev  ## set up, then lint, check the direction of imports and run the test suite (no containers)
@@ -55,5 +58,5 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.explorer --smoke
 	$(BIN)/python -m benchmarks.compare --smoke
 
-clean:
+clean:  ## remove .venv and the test cache
 	rm -rf $(VENV) .pytest_cache

@@ -18,18 +18,23 @@ from service.settings import Settings
 SHUTDOWN_GRACE_SECONDS = 20
 
 
+OPTIONS = {"host": str, "port": int, "workers": int, "model_repository": Path, "model_dir": Path, "default_model": str}
+
+
 def _parse(argv: list[str] | None) -> dict[str, object]:
     parser = argparse.ArgumentParser(
         prog="vae-serve",
-        description="Serve the VAE. Options override VAE_* "
-        "environment variables; the rest of the settings come from there.",
+        description="Serve the VAE. Options override VAE_* environment variables; the rest of the settings come "
+        "from there (README, Configuration).",
     )
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--model-repository", type=Path)
-    parser.add_argument("--model-dir", type=Path)
-    parser.add_argument("--default-model")
+    for name, kind in OPTIONS.items():
+        field = Settings.model_fields[name]
+        default = "none" if field.default is None else field.default
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            help=f"{field.description} (default: {default}; VAE_{name.upper()})",
+        )
     return {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
 
 

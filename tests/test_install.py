@@ -4,6 +4,8 @@ import re
 import subprocess
 import tomllib
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -33,3 +35,25 @@ def test_torch_is_pinned_exactly_so_that_the_installed_cpu_build_satisfies_the_e
     assert re.fullmatch(
         r"torch==\d+\.\d+\.\d+", torch
     )  # == X.Y.Z admits X.Y.Z+cpu; a range would admit newer CUDA builds
+
+
+def test_make_help_lists_every_target_with_what_it_does():
+    makefile = (REPO / "Makefile").read_text()
+    targets = re.search(r"^\.PHONY: (.*)$", makefile, re.MULTILINE).group(1).split()
+    shown = subprocess.run(["make", "-s", "-C", str(REPO), "help"], capture_output=True, text=True, check=True).stdout
+    described = dict(line.split(None, 1) for line in shown.splitlines())
+    assert set(described) == set(targets)
+    assert all(len(description) > 10 for description in described.values())
+
+
+def test_the_commands_help_gives_each_option_its_meaning_and_default(capsys):
+    from service.cli import OPTIONS
+    from service.cli import main as serve
+
+    with pytest.raises(SystemExit):
+        serve(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for name in OPTIONS:
+        option = "--" + name.replace("_", "-")
+        described = shown.split(f"{option} {name.upper()} ", 1)[1]
+        assert not described.startswith("None") and "(default: " in described.split("--")[0], option
