@@ -174,6 +174,15 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def check_folder(folder: Path) -> None:
+    """The folder's files, read back from the disk, are those its model.json describes."""
+    description = ModelDescription.model_validate_json((folder / DESCRIPTION_FILE).read_text())
+    listed = [description.encoder, description.decoder, *([description.reference] if description.reference else [])]
+    for item in listed:
+        if sha256_of(folder / item.file) != item.sha256:
+            raise ExportError(f"{folder / item.file}: its sha256 differs from model.json's after writing")
+
+
 def export_model(
     vae: VAE,
     config: TrainConfig,
@@ -183,7 +192,6 @@ def export_model(
     test_labels: np.ndarray,
 ) -> ModelDescription:
     """Write encoder.onnx, decoder.onnx and model.json into export_dir; return the description."""
-    export_dir.mkdir(parents=True, exist_ok=True)
     vae = vae.eval()
     latent = config.vae.latent_size
     image = ["N", 1, SIDE, SIDE]

@@ -19,7 +19,8 @@ from training.evaluate import (
     mean_elbo,
     posterior_means,
 )
-from training.export import Published, export_model
+from training.export import Published, check_folder, export_model
+from training.folders import replaced_whole
 from training.model import VAE
 from training.plots import draw_all
 from training.train import as_pixels, load_best_model
@@ -67,7 +68,8 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     metrics["training_seconds"] = round(sum(row["seconds"] for row in history), 1)
     (config.out_dir / METRICS_SUMMARY).write_text(json.dumps(metrics, indent=2) + "\n")
     classes = class_names(dataset, config.data_dir)
-    draw_all(model, test.pixels, test.mu, test.labels, classes, history, export_dir / "figures")
     recipe = framing_of(dataset.train.images) if config.recipe == "auto" else Recipe(config.recipe)
     published = Published(dataset_name(dataset, config.data_dir), dataset.sha256, classes, recipe, metrics)
-    return export_model(model, config, export_dir, published, test.pixels, test.labels)
+    with replaced_whole(export_dir, check_folder) as folder:
+        draw_all(model, test.pixels, test.mu, test.labels, classes, history, folder / "figures")
+        return export_model(model, config, folder, published, test.pixels, test.labels)
