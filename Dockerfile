@@ -46,25 +46,36 @@ PngImagePlugin, WebPImagePlugin; create_app(); ModelRepository(Settings()).load_
 FROM python:3.11-slim AS train
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
-RUN useradd --system --uid 10001 --create-home vae && mkdir -p /models /runs && chown vae /models /runs
+RUN useradd --system --uid 10001 --create-home vae && mkdir -p /runs && chown vae /runs
+# The bundled models, as in the runtime image: whichever service first mounts compose's models
+# volume fills it with them, and the trained ones join them there.
+COPY --chown=vae models /models
 WORKDIR /src
 COPY wheels/ /wheels/
 COPY pyproject.toml README.md ./
 COPY contract ./contract
 COPY service ./service
 COPY training ./training
-# An empty TORCH_INDEX_URL means: torch only from wheels/ (and the default index, which would
-# bring a CUDA build). The index is only consulted when it is set.
-RUN pip install --quiet --find-links /wheels ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} ".[train]" \
+# torch first, as `make test` does: a torch wheel in wheels/ is taken alone (no index is asked, so
+# an unreachable one costs nothing); else the pinned version from TORCH_INDEX_URL (empty: the
+# default index, whose Linux build is the CUDA one). The extras then find it installed.
+RUN if ls /wheels/torch-*.whl >/dev/null 2>&1; then \
+        pip install --quiet --no-index --find-links /wheels "$(grep -o 'torch==[0-9.]*' pyproject.toml)"; \
+    else \
+        pip install --quiet "$(grep -o 'torch==[0-9.]*' pyproject.toml)" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}; \
+    fi \
+    && pip install --quiet --find-links /wheels ".[train]" \
     && rm -rf /wheels
 USER vae
 ENTRYPOINT ["vae-train", "train", "--data-dir", "/data", "--out-dir", "/runs/current", "--export-dir", "/models/current"]
 
 FROM python:3.11-slim AS runtime
-RUN useradd --system --uid 10001 --no-create-home vae && mkdir -p /models && chown vae /models
+RUN useradd --system --uid 10001 --no-create-home vae
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY models ./models
+# Owned by vae: compose mounts a volume here that starts as a copy of them, and its train service,
+# which runs as vae too, writes new models beside them.
+COPY --chown=vae models ./models
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     VAE_HOST=0.0.0.0 \

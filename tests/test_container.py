@@ -189,7 +189,7 @@ def test_runs_the_way_a_cluster_runs_it(image, checkout):
         sh("docker", "rm", "-f", name, check=False)
 
 
-def test_compose_serves_trains_and_switches_model(checkout):
+def test_compose_trains_beside_the_bundled_models_resumes_and_switches(checkout):
     port = str(free_port())
     env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
     if any((checkout / "wheels").glob("*.whl")):
@@ -205,30 +205,24 @@ def test_compose_serves_trains_and_switches_model(checkout):
 
         started = time.monotonic()
         sh(*compose, "--profile", "train", "build", "train", cwd=checkout, env=env)
-        sh(
-            *compose,
-            "--profile",
-            "train",
-            "run",
-            "--rm",
-            "train",
-            "--epochs",
-            "1",
-            "--iw-samples",
-            "20",
-            "--iw-images",
-            "20",
-            "--validation-size",
-            "100",
-            cwd=checkout,
-            env=env,
-        )
+        quick = ["--iw-samples", "20", "--iw-images", "20", "--validation-size", "100"]
+        train = (*compose, "--profile", "train", "run", "--rm", "train")
+        sh(*train, "--epochs", "1", *quick, cwd=checkout, env=env)
         print(f"  train profile (build and one epoch on 600 digits): {time.monotonic() - started:.0f} s")
+        # the run is kept in its volume: a second container continues it
+        sh(*train, "--epochs", "2", "--resume", "--overwrite", *quick, cwd=checkout, env=env)
 
-        sh(*compose, "up", "-d", "api", cwd=checkout, env={**env, "VAE_MODEL_DIR": "/models/current"})
+        with httpx.Client(base_url=url, timeout=60) as http:  # served beside the bundled ones, no restart
+            assert http.post("/v2/repository/models/current/load").status_code == 200
+            served = {model["name"] for model in http.get("/models").json()["models"]}
+            assert served == {"mnist", "fashion-mnist", "current"}
+            beside = http.post("/models/current/encode", content=digit_png(), headers={"Content-Type": "image/png"})
+            assert beside.status_code == 200, beside.text
+
+        sh(*compose, "up", "-d", "api", cwd=checkout, env={**env, "VAE_MODEL_DIR": "/app/models/current"})
         wait_ready(url)
         trained = exercise(url)
         print(f"  model id: {bundled} -> {trained}")
-        assert trained != bundled
+        assert trained != bundled and trained == beside.json()["model_id"]
     finally:
         sh(*compose, "--profile", "train", "down", "-v", "--remove-orphans", cwd=checkout, env=env, check=False)
