@@ -124,6 +124,17 @@ def test_unload_and_load_without_a_restart(repository, digit):
         assert refused.status_code == 400 and "not supported" in refused.json()["error"]
 
 
+@pytest.mark.parametrize("name", ["mnist", "mnist-encoder"])
+def test_the_default_model_cannot_be_unloaded_so_readiness_stays_true(repository, name):
+    with make_repository_client(repository) as client:
+        refused = client.post(f"/v2/repository/models/{name}/unload")
+        assert refused.status_code == 409 and "VAE_DEFAULT_MODEL" in refused.json()["error"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["model_id"].startswith("mnist-k2")
+        assert client.get("/v2/health/ready").status_code == 200
+        assert client.post("/decode", json={"z": [0, 0]}).status_code == 200  # what readiness promises
+
+
 def test_a_folder_that_fails_verification_leaves_the_loaded_version_serving(repository, digit):
     with make_repository_client(repository) as client:
         before = encode(client, digit, "/models/mnist")
