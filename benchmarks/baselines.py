@@ -36,7 +36,7 @@ from service.core.pictures import (
     model_inputs,
     open_image,
     png_bytes,
-    white_on_black,
+    training_form,
 )
 from service.core.served import Assessment, ServedModel
 from service.core.verified import VerifiedModel
@@ -138,8 +138,9 @@ def create_bare_work_app():
     async def encode_batch(body: bytes, content_type: str) -> tuple[bytes, bytes]:
         uploads = form_files(body, content_type, settings.max_batch)
         codes = [grey_png_codes(open_image(upload.data, settings.max_pixels)) for upload in uploads]
-        pictures = white_on_black(intensities(np.stack(codes)), np.ones(len(codes), bool), Invert.auto)
-        assessed = await inference.assess(pictures)
+        pictures = intensities(np.stack(codes))
+        training_form(pictures, np.ones(len(codes), bool), Invert.auto, model.recipe)
+        assessed = await inference.assess(pictures[:, None])
         items = [{"filename": upload.filename, **encoding(assessed, index)} for index, upload in enumerate(uploads)]
         answer = {"model_id": model.id, "items": items}
         return b"application/json", orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -244,6 +244,9 @@ class Framing:
     # The trainer picks, for a data set, the first recipe whose limit the median subject's longest
     # side (in pixels of the 28x28) is within.
     longest_side_up_to: int
+    # A 28x28 upload is taken to be framed as the training images are, and sent as it is, when its
+    # border (mean intensity, ink bright) is this dark at most; any other goes through frame.
+    border_up_to: float
 
 
 # A new recipe is one entry here: its name, its framing function, its words and its limit.
@@ -253,11 +256,13 @@ RECIPES = {
         "MNIST's own: ink cropped, scaled to fit 20x20 keeping the aspect ratio, centred by centre of mass",
         # MNIST fits each digit in a 20x20 box; its slants and strokes reach a little beyond
         longest_side_up_to=22,
+        border_up_to=0.1,  # MNIST's digits leave the border black: its brightest border is 0.033
     ),
     "object": Framing(
         frame_object,
         "Fashion-MNIST's: trimmed to the object, longest side scaled to 28, centred",
         longest_side_up_to=SIDE,
+        border_up_to=0.45,  # clothes reach the border: Fashion-MNIST's brightest is 0.41
     ),
 }
 Recipe = StrEnum("Recipe", [(name, name) for name in RECIPES])

@@ -190,9 +190,8 @@ def grey_pixels(image: Image.Image | GreyPNG) -> np.ndarray:
     return _grey_png_pixels(image) if isinstance(image, GreyPNG) else _grey(_decoded(image))
 
 
-def in_training_form(image: Image.Image | GreyPNG) -> bool:
-    """A 28x28 picture is taken to be framed as the training images are: it is only turned grey and
-    white-on-black, so that an MNIST image reaches the model bit for bit as in training."""
+def training_sized(image: Image.Image | GreyPNG) -> bool:
+    """A 28x28 picture may be framed as the training images are (training_form decides)."""
     return image.width == SIDE and image.height == SIDE
 
 
@@ -204,30 +203,48 @@ def _border_weights() -> np.ndarray:
     return weights.ravel()
 
 
-_BORDER = _border_weights()
-_LIGHT = 0.5 * _BORDER.sum()  # a border whose mean intensity is above one half
+_BORDER = _border_weights() / _border_weights().sum()  # a mean over the border
 
 
-def white_on_black(pictures: np.ndarray, in_form: np.ndarray, invert: Invert) -> np.ndarray:
-    """Model inputs (N, 28, 28), of which those in training form (in_form) are still as decoded:
-    those are inverted in place where invert says so, and the inputs returned as (N, 1, 28, 28).
+def training_form(pictures: np.ndarray, sized: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarray:
+    """Which of the pictures (N, 28, 28), those of them that are 28x28 (sized) as decoded, are in
+    training form: white ink on a black background once their polarity is taken, as the training
+    images are. Those are inverted in place where their polarity says so; the others are left as
+    they are, to be framed by the recipe (a digit on grey paper is not an MNIST image).
 
     A picture in training form has a border of background only, so a light border means dark ink:
     the cheap test keeps the most common upload fast, and runs once for the whole batch. The border
     is summed in float64, which holds the products and sums of 8- and 16-bit intensities exactly,
     in any order: a picture gets the same input alone or in a batch."""
-    if invert is Invert.auto:
-        border = pictures.reshape(len(pictures), -1) @ _BORDER
-        in_form = in_form & (border > _LIGHT)
-    if invert is not Invert.no and np.count_nonzero(in_form):
-        np.subtract(1.0, pictures, out=pictures, where=in_form[:, None, None])
-    return pictures[:, None]
+    if not sized.any():
+        return sized
+    border = pictures.reshape(len(pictures), -1) @ _BORDER
+    flip = {Invert.auto: border > 0.5, Invert.yes: np.ones_like(sized), Invert.no: np.zeros_like(sized)}[invert]
+    in_form = sized & (np.where(flip, 1 - border, border) <= RECIPES[recipe].border_up_to)
+    if np.count_nonzero(flip := flip & in_form):
+        np.subtract(1.0, pictures, out=pictures, where=flip[:, None, None])
+    return in_form
+
+
+SMALL_SIDE = 4 * SIDE  # pictures smaller than this are enlarged before their framing
+
+
+def _enlarged(pixels: np.ndarray) -> np.ndarray:
+    """A small picture, enlarged (bicubic) by the whole factor that brings its longer side to
+    SMALL_SIDE: cropped and scaled at its own pixel grain, a digit would lose its strokes' shape."""
+    factor = -(-SMALL_SIDE // max(pixels.shape))
+    if factor <= 1:
+        return pixels
+    height, width = pixels.shape
+    image = Image.fromarray(pixels.astype(np.float32), "F").resize((width * factor, height * factor), Image.BICUBIC)
+    return np.clip(np.asarray(image), 0, 1)
 
 
 def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool = False) -> np.ndarray:
     """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe."""
     if invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels)):
         pixels = 1.0 - pixels
+    pixels = _enlarged(pixels)
     try:
         return RECIPES[recipe].frame(pixels)
     except NoInk as error:
@@ -288,19 +305,20 @@ async def model_inputs(
         return framed_input(grey_pixels(image), invert, recipe, is_transparent(image))
 
     images = [on_file(index, open_image, upload.data, max_pixels) for index, upload in enumerate(uploads)]
-    in_form = [in_training_form(image) for image in images]
+    sized = [training_sized(image) for image in images]
     pictures = np.empty((len(images), SIDE, SIDE), np.float32)
     # The 8-bit codes of grey PNGs in training form become intensities together, in one operation.
-    coded = [form and isinstance(image, GreyPNG) for form, image in zip(in_form, images, strict=True)]
+    coded = [form and isinstance(image, GreyPNG) for form, image in zip(sized, images, strict=True)]
     for index, image in enumerate(images):
         if coded[index]:
             pictures[index] = on_file(index, grey_png_codes, image)
-        elif in_form[index]:
+        elif sized[index]:
             pictures[index] = on_file(index, grey_pixels, image)
     if all(coded):
         intensities(pictures, out=pictures)
     elif any(coded):
         pictures[coded] = intensities(pictures[coded])
+    in_form = training_form(pictures, np.array(sized), invert, recipe)
     others = [index for index, form in enumerate(in_form) if not form]
     if pool is None or all(images[index].width * images[index].height <= INLINE_PIXELS for index in others):
         for index in others:
@@ -309,7 +327,7 @@ async def model_inputs(
         loop = asyncio.get_running_loop()
         framings = (loop.run_in_executor(pool, on_file, index, framed, images[index]) for index in others)
         pictures[others] = await asyncio.gather(*framings)
-    return white_on_black(pictures, np.array(in_form), invert)
+    return pictures[:, None]
 
 
 def prepare(data: bytes, invert: Invert, recipe: Recipe, max_pixels: int = 25_000_000) -> np.ndarray:

@@ -157,3 +157,37 @@ def test_grid_and_png_round_trip():
     blocks = np.round(mosaic * 255).astype(np.uint8).repeat(3, axis=0).repeat(3, axis=1)
     np.testing.assert_array_equal(np.asarray(decoded), blocks)
     np.testing.assert_array_equal(pyspng.load(written), blocks)  # libspng checks every chunk's CRC
+
+
+def _framed_by_mnist(digit: np.ndarray, background: float) -> np.ndarray:
+    """An MNIST digit (white on black) on a uniform background of that intensity, ink still white."""
+    return np.rint((background + (1 - background) * digit / 255) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("recipe", list(Recipe))
+def test_a_28x28_picture_is_sent_as_it_is_up_to_its_recipes_border_and_framed_past_it(sample_data_dir, recipe):
+    from contract.recipes import RECIPES
+
+    digit = load_dataset(sample_data_dir).test.images[0]
+    limit = RECIPES[recipe].border_up_to
+    at_limit = np.floor(limit * 255) / 255  # the darkest 8-bit background at or under the limit
+    past = at_limit + 1 / 255
+    for background, sent_as_is in ((0.0, True), (at_limit, True), (past, False)):
+        picture = _framed_by_mnist(digit, background)
+        as_is = (picture / np.float32(255)).astype(np.float32)[None]
+        got = prepared(png(picture), Invert.auto, recipe)
+        assert bool(np.array_equal(got, as_is)) is sent_as_is, (recipe, background)
+        inverted = prepared(png(255 - picture), Invert.auto, recipe)  # dark ink on light paper: 1 - x
+        assert bool(np.allclose(inverted, as_is, rtol=0, atol=1e-6)) is sent_as_is, (recipe, background)
+
+
+@pytest.mark.parametrize("invert, flips", [(Invert.yes, True), (Invert.no, False)])
+def test_a_given_polarity_decides_training_form_on_the_picture_it_makes(sample_data_dir, invert, flips):
+    digit = load_dataset(sample_data_dir).test.images[0]
+    light = 255 - digit  # black ink on white paper: in training form only once inverted
+    if flips:
+        got = prepared(png(light), invert)
+        np.testing.assert_allclose(got[0], digit / np.float32(255), rtol=0, atol=1e-6)  # 1 - x, in float32
+    else:  # taken as it is, white paper is ink over the whole picture: not a training image, and no digit
+        with pytest.raises(InvalidInput, match="no ink found"):
+            prepared(png(light), invert)

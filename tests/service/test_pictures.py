@@ -8,7 +8,7 @@ from PIL import Image
 from sklearn.neighbors import KNeighborsClassifier
 
 from contract.recipes import Recipe
-from harness.bodies import encoded
+from harness.bodies import encoded, png
 from harness.pictures import ALL_CONDITIONS, corpus, target_for
 from service.core.errors import InvalidInput, Refused
 from service.core.pictures import Invert, prepare
@@ -54,6 +54,28 @@ def test_every_condition_meets_its_target(bundled, neighbours, mnist_dir):
         if accuracy < target:
             missed[condition] = (accuracy, target)
     assert not missed, f"clean {clean:.3f}; below target (accuracy, target): {missed}"
+
+
+OFF_FORM = {  # a 28x28 digit, framed as MNIST's are, on paper that is not MNIST's black
+    "black ink on mid-grey paper": lambda digit: 0.5 * (1 - digit),
+    "black ink on grey paper": lambda digit: 0.6 * (1 - digit),
+    "black ink on light-grey paper": lambda digit: 0.8 * (1 - digit),
+    "white ink on dark-grey paper": lambda digit: 0.3 + 0.7 * digit,
+}
+
+
+@pytest.mark.parametrize("condition", OFF_FORM)
+def test_a_28x28_digit_off_training_form_is_framed_and_lands_with_its_kind(bundled, neighbours, mnist_dir, condition):
+    test = load_dataset(mnist_dir).test
+    digits, labels = test.images[:400] / 255, test.labels[:400]
+
+    def accuracy(pictures: np.ndarray) -> float:
+        codes = np.rint(pictures * 255).astype(np.uint8)
+        inputs = [prepare(png(picture), Invert.auto, bundled.recipe) for picture in codes]
+        return float((neighbours.predict(bundled.encode(np.stack(inputs))[0]) == labels).mean())
+
+    clean = accuracy(digits)
+    assert accuracy(OFF_FORM[condition](digits)) >= 0.9 * clean
 
 
 def test_a_blank_page_is_not_a_digit():
