@@ -27,9 +27,62 @@ def test_api_key_refusals_all_look_the_same(keyed, headers):
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": "Bearer s3cret"}, {"X-API-Key": "s3cret"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Authorization", "Bearer s3cre")],  # a prefix
+        [("Authorization", "Bearer 3cret")],  # a suffix
+        [("Authorization", "Bearer s3cretx")],  # the key and more
+        [("Authorization", "Bearer S3CRET")],  # another case
+        [("X-API-Key", "")],
+        [("Authorization", "Bearer ")],
+        [("Authorization", "s3cret")],  # no scheme
+        [("Authorization", "Bearer s3cret"), ("X-API-Key", "wrong")],  # one right, one wrong: either order
+        [("X-API-Key", "wrong"), ("Authorization", "Bearer s3cret")],
+        [("X-API-Key", "s3cret"), ("X-API-Key", "s3cre")],
+        [("Authorization", b"Bearer s3cr\xc3\xa9t")],  # non-ASCII bytes
+        [("X-API-Key", b"s3cret\xff")],
+    ],
+    ids=lambda headers: repr(headers)[:60],
+)
+def test_api_key_refused_however_near_the_offered_key_is(keyed, headers):
+    response = keyed.get("/model", headers=headers)
+    assert response.status_code == 401 and response.json()["detail"] == "missing or invalid API key"
+
+
+@pytest.mark.parametrize("query", ["api_key=s3cret", "key=s3cret", "token=s3cret", "access_token=s3cret"])
+def test_a_key_in_the_query_string_is_not_a_key(keyed, query):
+    assert keyed.get(f"/model?{query}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Authorization", "Bearer s3cret")],
+        [("X-API-Key", "s3cret")],
+        [("authorization", "bearer s3cret")],  # the scheme's case is free, as RFC 9110 says
+        [("Authorization", "Bearer s3cret"), ("X-API-Key", "s3cret")],
+    ],
+)
 def test_api_key_accepted_either_way(keyed, headers):
     assert keyed.get("/model", headers=headers).status_code == 200
+
+
+def test_exactly_the_documented_routes_need_no_key(model_dir):
+    """Every declared route is tried without a key: the ones that answer are the README's list."""
+    from service.http.app import routes
+
+    documented = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/docs", "/openapi.json", "/"}
+    with make_client(model_dir, api_key="s3cret") as client:
+        paths = {route.path for route in routes()} | {"/docs", "/openapi.json", "/", "/explorer/", "/metrics"}
+        open_paths = set()
+        for path in paths:
+            concrete = path.replace("{model}", "model").replace("{model_name}", "model")
+            for method in ("GET", "POST"):
+                if client.request(method, concrete).status_code != 401:
+                    open_paths.add(path)
+        assert open_paths == documented | {"/explorer/"}
+        assert client.get("/docs/assets/swagger-ui.css").status_code == 200
 
 
 def test_probes_need_no_key(keyed):
