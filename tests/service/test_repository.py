@@ -183,3 +183,22 @@ def test_swapping_a_model_under_load_fails_no_request(repository, digit):
     assert not failures, [response.text for response in failures[:3]]
     served = [response.json()["model_id"].split("-k2")[0] for response in answers]
     assert served[0] == "mnist" and "fashion-mnist" in served and served[-1] == "mnist"
+
+
+ESCAPES = [
+    "..", ".", "...", "../mnist", "..%2Fmnist", "%2E%2E", "%2e%2e%2fmnist", "%252e%252e%252fmnist",
+    "..%5Cmnist", "..\\mnist", "mnist%00", "%C0%AE%C0%AE", "..%c0%afmnist", "~", "%7E", ".mnist", "mnist%2F..%2Fmnist",
+]
+
+
+@pytest.mark.parametrize("name", ESCAPES)
+@pytest.mark.parametrize("action", ["load", "unload"])
+def test_load_and_unload_refuse_names_that_leave_the_repository(tmp_path, name, action):
+    repository = tmp_path / "repository"
+    shutil.copytree(MODELS / "mnist", repository / "mnist")
+    shutil.copytree(MODELS / "fashion-mnist", tmp_path / "outside")  # beside the repository: never served
+    with make_repository_client(repository) as client:
+        answer = client.post(f"/v2/repository/models/{name}/{action}")
+        assert answer.status_code in (400, 404), (name, answer.status_code, answer.text)
+        served = [entry["name"] for entry in client.post("/v2/repository/index").json()]
+        assert served == ["mnist-encoder", "mnist-decoder"]
