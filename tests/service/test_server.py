@@ -69,3 +69,43 @@ def test_a_busy_port_fails_at_once_in_one_line_without_claiming_ready():
     assert result.returncode == 1
     assert "cannot listen on 127.0.0.1" in result.stderr and '"ready"' not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+LIMIT = 60_000
+
+
+def _png_of_size(size: int) -> bytes:
+    """A valid PNG of a digit on paper, padded to exactly size bytes by a text chunk before IEND."""
+    import struct
+    import zlib
+
+    picture = png(digit_on_paper())
+    data_size = size - len(picture) - 12  # a chunk is its length, type, data and CRC
+    assert data_size > 8
+    data = b"Comment\0" + b"x" * (data_size - 8)
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    return picture[:-12] + chunk + picture[-12:]
+
+
+def _chunked(body: bytes, chunk: int):
+    for start in range(0, len(body), chunk):
+        yield body[start : start + chunk]
+
+
+def test_the_body_limit_holds_for_streamed_and_chunked_uploads_on_the_real_server(model_dir):
+    """As clients send them: a length given up front, or chunked transfer in the chunk sizes httpx,
+    curl and browsers use; exactly the limit is served, one byte more is a 413, however it comes."""
+    with running_server(model_dir, VAE_MAX_BODY_BYTES=str(LIMIT)) as server, httpx.Client(timeout=30) as http:
+        for size, status in ((LIMIT, 200), (LIMIT + 1, 413)):
+            body = _png_of_size(size)
+            assert len(body) == size
+            headers = {"Content-Type": "image/png"}
+            sized = http.post(f"{server.url}/encode", content=body, headers=headers)
+            assert sized.status_code == status, (size, sized.text)
+            for chunk in (1024, 16_384, 65_536):
+                streamed = http.post(f"{server.url}/encode", content=_chunked(body, chunk), headers=headers)
+                assert streamed.status_code == status, (size, chunk, streamed.text)
+                if status == 413:
+                    assert streamed.json()["detail"] == f"request body over {LIMIT} bytes"
+                else:
+                    assert streamed.json()["mu"] == sized.json()["mu"]
