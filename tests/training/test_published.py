@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import onnxruntime
+import pytest
 import torch
 
 from contract.description import sha256_of
@@ -60,3 +61,36 @@ def test_the_reference_set_is_the_test_set_through_the_encoder(trained_run, samp
     np.testing.assert_allclose(mu, expected_mu, atol=1e-6)
     np.testing.assert_allclose(sigma, expected_sigma, atol=1e-6)
     assert reference["sha256"] == sha256_of(folder / reference["file"])
+
+
+@pytest.mark.slow
+def test_the_exported_sigma_is_the_standard_deviation_of_q(trained_run, sample_data_dir, tmp_path):
+    """On a model whose sigma is far from 1 (there the variance and the deviation differ by far
+    more than any tolerance), the ONNX encoder's sigma is torch.distributions' stddev of Q(Z|x)."""
+    import shutil
+
+    from torch.distributions import Normal
+
+    from training.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("model"))
+    weights = torch.load(run / "best.pt", weights_only=True)
+    last = max(name for name in weights if name.startswith("encoder.") and name.endswith(".bias"))
+    latent = weights[last].shape[0] // 2
+    weights[last][latent:] -= 4.0  # logvar down by 4: sigma about e^-2 of what it was
+    torch.save(weights, run / "best.pt")
+    main(["export", "--out-dir", str(run), "--export-dir", str(run / "model")])
+
+    config = TrainConfig.model_validate(torch.load(run / "last.pt", weights_only=False)["config"])
+    vae = VAE(config.vae)
+    vae.load_state_dict(weights)
+    pixels = torch.as_tensor(load_dataset(sample_data_dir).test.images[:64] / 255, dtype=torch.float32)
+    with torch.no_grad():
+        mu, logvar = vae.encode(pixels.flatten(1))
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    encoder = onnxruntime.InferenceSession(run / "model" / "encoder.onnx")
+    onnx_mu, onnx_sigma = encoder.run(None, {"image": pixels[:, None].numpy()})
+    assert float(q.stddev.median()) < 0.2  # far from 1: sigma and sigma^2 tell apart
+    np.testing.assert_allclose(onnx_sigma, q.stddev.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(onnx_mu, q.mean.numpy(), rtol=1e-4, atol=1e-5)
