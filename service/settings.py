@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contract.limits import MAX_BATCH
+
 # The bundled models, found from the package rather than the working directory.
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: PositiveInt = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     max_pixels: PositiveInt = Field(25_000_000, description="Largest image (width x height) decoded (422 above).")
-    max_batch: PositiveInt = Field(64, description="Most images per request, and per model call.")
+    max_batch: PositiveInt = Field(MAX_BATCH, description="Most images per request, and per model call.")
     max_samples: PositiveInt = Field(64, description="Largest n for /sample.")
     max_upscale: PositiveInt = Field(16, description="Largest upscale factor for returned PNGs.")
     batch_wait_ms: float = Field(

@@ -85,5 +85,7 @@ class TrainConfig(BaseModel):
         + "; 'auto' chooses from the training images.",
     )
     threads: PositiveInt = Field(
-        1, description="torch intra-op threads; 1 holds steady on a busy machine, where 2 can be 10x slower."
+        1,
+        description="torch intra-op threads; 1 holds steady on a busy machine, where more can be slower "
+        "(benchmarks.training measures it).",
     )

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from contract.description import DESCRIPTION_FILE, Graph, ModelDescription
+from contract.limits import MAX_BATCH
 
-MAX_BATCH = 64  # the service's default VAE_MAX_BATCH
 QUEUE_DELAY_US = 100  # how long Triton may hold a request for others to join its batch
 
 CONFIG = """name: "{name}"

@@ -14,7 +14,7 @@ from vae_client.pictures import Picture
 from vae_client.results import Encoding, Samples
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_BATCH = 64  # the service's default VAE_MAX_BATCH
+DEFAULT_BATCH = 32  # pictures per request: well within the service's limit (VAE_MAX_BATCH), and enough to batch
 
 
 class _Base:
