@@ -1,6 +1,7 @@
 """The service beside the servers a user would pick instead, and beside two ceilings, in one run.
 
-    python -m benchmarks.compare [--seconds 4] [--rounds 3] [--smoke] [--only VARIANT ...] [--beside CHECKOUT]
+    python -m benchmarks.compare [--seconds 4] [--rounds 3] [--connections 1 8 64] [--smoke] [--only VARIANT ...]
+        [--beside CHECKOUT]
 
 Every variant serves the bundled encoder on one core (taskset, core 0; wrk on core 1), one worker,
 and answers the same request: a 28x28 MNIST PNG as a multipart file (the Open Inference Protocol
@@ -130,13 +131,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 64], metavar="N")
     parser.add_argument("--smoke", action="store_true", help="one short round at 8 connections")
     parser.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants alone (default: all)")
     parser.add_argument(
         "--beside", type=Path, metavar="CHECKOUT", help="also serve the service's variants from this checkout of it"
     )
     args = parser.parse_args()
-    seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, [1, 8, 64])
+    seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, args.connections)
     images = load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images
     digit, pixels = png(images[0]), (images[0] / np.float32(255)).reshape(1, 1, 28, 28)
     runs: dict[tuple[str, int], list[Result]] = {}
