@@ -60,7 +60,7 @@ COPY training ./training
 # an unreachable one costs nothing); else the pinned version from TORCH_INDEX_URL (empty: the
 # default index, whose Linux build is the CUDA one). The extras then find it installed.
 RUN if ls /wheels/torch-*.whl >/dev/null 2>&1; then \
-        pip install --quiet --no-index --find-links /wheels "$(grep -o 'torch==[0-9.]*' pyproject.toml)"; \
+        pip install --quiet --no-index --no-deps --find-links /wheels "$(grep -o 'torch==[0-9.]*' pyproject.toml)"; \
     else \
         pip install --quiet "$(grep -o 'torch==[0-9.]*' pyproject.toml)" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}; \
     fi \
