@@ -261,7 +261,9 @@ def test_the_novelty_score_is_the_models_own_to_two_decimals(sample_data_dir):
 
 def test_noise_scores_far_below_a_digit(sample_data_dir):
     digit = png(load_dataset(sample_data_dir).test.images[0])
-    noise = png((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8))
+    framed = np.zeros((28, 28), np.uint8)  # noise framed as MNIST frames a digit: in training form
+    framed[4:24, 4:24] = np.random.default_rng(0).random((20, 20)) * 255
+    noise = png(framed)
     with make_client(BUNDLED_MODEL) as bundled:
         digit_novelty, noise_novelty = (
             bundled.post("/encode", content=body, headers={"Content-Type": "image/png"}).json()["novelty"]
