@@ -103,11 +103,11 @@ def missing_files(data_dir: Path) -> list[str]:
 
 def meant_for(data_dir: Path) -> str:
     """The known data set whose files the folder holds some of ("mnist" when it holds none)."""
-    for name, (checksums, _) in KNOWN_DATASETS.items():
-        for file, sha256 in checksums.items():
-            path = find_file(data_dir, file)
-            if path is not None and read_idx(path)[1] == sha256:
-                return name
+    present = {name: find_file(data_dir, name) for name in MNIST_SHA256}
+    found = {name: read_idx(path)[1] for name, path in present.items() if path is not None}
+    for dataset, (checksums, _) in KNOWN_DATASETS.items():
+        if any(checksums[name] == sha256 for name, sha256 in found.items()):
+            return dataset
     return "fashion-mnist" if "fashion" in data_dir.resolve().name.lower() else "mnist"
 
 

@@ -203,7 +203,8 @@ def _border_weights() -> np.ndarray:
     return weights.ravel()
 
 
-_BORDER = _border_weights() / _border_weights().sum()  # a mean over the border
+_BORDER = _border_weights()
+_BORDER_COUNT = _BORDER.sum()  # the border's sum over this is its mean intensity
 
 
 def training_form(pictures: np.ndarray, sized: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarray:
@@ -218,9 +219,10 @@ def training_form(pictures: np.ndarray, sized: np.ndarray, invert: Invert, recip
     in any order: a picture gets the same input alone or in a batch."""
     if not sized.any():
         return sized
-    border = pictures.reshape(len(pictures), -1) @ _BORDER
-    flip = {Invert.auto: border > 0.5, Invert.yes: np.ones_like(sized), Invert.no: np.zeros_like(sized)}[invert]
-    in_form = sized & (np.where(flip, 1 - border, border) <= RECIPES[recipe].border_up_to)
+    border = pictures.reshape(len(pictures), -1) @ _BORDER  # exact: integer weights, float64 sums
+    flip = border > 0.5 * _BORDER_COUNT if invert is Invert.auto else np.full(len(sized), invert is Invert.yes)
+    background = np.where(flip, _BORDER_COUNT - border, border)
+    in_form = sized & (background <= RECIPES[recipe].border_up_to * _BORDER_COUNT)
     if np.count_nonzero(flip := flip & in_form):
         np.subtract(1.0, pictures, out=pictures, where=flip[:, None, None])
     return in_form

@@ -189,7 +189,6 @@ class RequireApiKey:
         self.key = api_key.encode()
         self.metrics_token = metrics_token.encode() if metrics_token else None
 
-
     @staticmethod
     def _exempt(scope: Scope) -> bool:
         path = scope["path"]
@@ -211,16 +210,12 @@ class RequireApiKey:
         """Some key, and every key offered, is the API key, or (for /metrics alone) the metrics token:
         one wrong key among right ones is refused, as an attacker's guess would be."""
         offered = self._offered(scope)
-        if not offered:
-            return False
-        if all([hmac.compare_digest(key, self.key) for key in offered]):  # a list: every comparison runs
-            return True
-        token = self.metrics_token
-        return (
-            token is not None
-            and scope["path"] == METRICS_PATH
-            and all([hmac.compare_digest(key, token) for key in offered])
-        )
+
+        def all_are(secret: bytes) -> bool:  # a list, not a generator: every comparison runs
+            return bool(offered) and all([hmac.compare_digest(key, secret) for key in offered])
+
+        scraping = self.metrics_token is not None and scope["path"] == METRICS_PATH
+        return all_are(self.key) or (scraping and all_are(self.metrics_token))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._exempt(scope):
