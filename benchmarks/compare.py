@@ -47,7 +47,7 @@ def running(command: list, load: Load, env: dict, log: Path | None):
     env = {key: value.format(port=port, grpc=free_port()) for key, value in env.items()}
     url = f"http://127.0.0.1:{port}"
 
-    def answers() -> bool:
+    def answers(_process) -> bool:
         return httpx.request(load.method, url + load.path, content=load.body, headers=dict(load.headers)).is_success
 
     with ExitStack() as stack:

@@ -105,7 +105,7 @@ def server(command: list[str], core: str, env: dict[str, str] | None = None, log
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
 
-    def answers() -> bool:  # the baselines have no /readyz: any answer from them means they are up
+    def answers(_process) -> bool:  # the baselines have no /readyz: any answer from them means they are up
         return httpx.get(url + "/readyz", timeout=1).status_code in (200, 404)
 
     with ExitStack() as stack:

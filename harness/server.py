@@ -1,4 +1,4 @@
-"""The real server in a subprocess, as users run it, on a free port of 127.0.0.1."""
+"""The real server in a subprocess, as users run it, on a port of 127.0.0.1 it picks itself."""
 
 import json
 import os
@@ -20,9 +20,32 @@ import psutil
 
 
 def free_port() -> int:
+    """A port free now, for a peer that cannot be asked to pick its own (benchmarks only: another
+    process may take it before the peer binds it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextmanager
+def refusing_url() -> Iterator[str]:
+    """The URL of a port held bound but not listening: every connection to it is refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+
+
+def listening_port(process: subprocess.Popen) -> int | None:
+    """The TCP port a server process, or one of its workers, listens on; None until it does."""
+    try:
+        owner = psutil.Process(process.pid)
+        for member in (owner, *owner.children(recursive=True)):
+            for connection in member.connections(kind="tcp"):  # kserve holds psutil below 6, which renames it
+                if connection.status == psutil.CONN_LISTEN:
+                    return connection.laddr.port
+    except psutil.NoSuchProcess:
+        return None
+    return None
 
 
 def _written(output: IO | int) -> str:
@@ -34,9 +57,9 @@ def _written(output: IO | int) -> str:
     return ": " + output.read()
 
 
-def _answers(ready: Callable[[], bool]) -> bool:
+def _answers(ready: Callable[[subprocess.Popen], bool], process: subprocess.Popen) -> bool:
     try:
-        return ready()
+        return ready(process)
     except httpx.TransportError:
         return False
 
@@ -44,7 +67,7 @@ def _answers(ready: Callable[[], bool]) -> bool:
 @contextmanager
 def launched(
     command: list,
-    ready: Callable[[], bool],
+    ready: Callable[[subprocess.Popen], bool],
     *,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
@@ -52,15 +75,15 @@ def launched(
     core: str | None = None,
     ready_within: float = 30,
 ) -> Iterator[subprocess.Popen]:
-    """A server's command (on the given cores, through taskset), once ready() is true; stopped at the
-    end with the children it started (uvicorn's workers, a peer's processes)."""
+    """A server's command (on the given cores, through taskset), once ready(process) is true; stopped
+    at the end with the children it started (uvicorn's workers, a peer's processes)."""
     pinned = ["taskset", "-c", core] if core else []
     process = subprocess.Popen(
         [*pinned, *map(str, command)], cwd=cwd, env={**os.environ, **(env or {})}, stdout=output, stderr=output
     )
     try:
         deadline = time.monotonic() + ready_within
-        while not _answers(ready):
+        while not _answers(ready, process):
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}{_written(output)}")
             if time.monotonic() > deadline:
@@ -99,28 +122,25 @@ class Server:
         return [json.loads(line) for line in self.log.read().splitlines()]
 
 
+def _ready_on_its_port(process: subprocess.Popen) -> bool:
+    port = listening_port(process)
+    return port is not None and httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+
+
 @contextmanager
 def running_server(
     model_dir: Path | None, *args: str, ready_within: float = 30, cwd: Path | None = None, **env: str
 ) -> Iterator[Server]:
-    """vae-serve on a free port, ready; model_dir None serves the bundled models (or VAE_MODEL_REPOSITORY)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    """vae-serve on a port it picks (--port 0), ready; model_dir None serves the bundled models (or
+    VAE_MODEL_REPOSITORY)."""
     where = ["--model-dir", str(model_dir)] if model_dir is not None else []
-    command = [sys.executable, "-m", "service", *where, "--port", str(port), *args]
+    command = [sys.executable, "-m", "service", *where, "--port", "0", *args]
     # a file, not a pipe: an unread pipe fills and stalls the server
     with (
         tempfile.TemporaryFile("w+") as log,
-        launched(
-            command,
-            lambda: httpx.get(f"{url}/readyz", timeout=1).status_code == 200,
-            env=env,
-            cwd=cwd,
-            output=log,
-            ready_within=ready_within,
-        ) as process,
+        launched(command, _ready_on_its_port, env=env, cwd=cwd, output=log, ready_within=ready_within) as process,
     ):
-        yield Server(url, process, log)
+        yield Server(f"http://127.0.0.1:{listening_port(process)}", process, log)
 
 
 def post_slowly(url: str, body: bytes, pause: float, result: dict) -> threading.Thread:

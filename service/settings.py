@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         None, description="The model the unprefixed routes serve: by default the only one, or 'mnist'."
     )
     host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 in the container.")
-    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to listen on; 0 picks a free one, which the log names.")
     workers: PositiveInt = Field(1, description="uvicorn worker processes.")
     ort_threads: PositiveInt = Field(1, description="onnxruntime intra-op threads per worker.")
     picture_threads: PositiveInt = Field(

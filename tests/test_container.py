@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from harness.bodies import png
-from harness.server import free_port, post_slowly
+from harness.server import post_slowly
 from tests.conftest import REPO, SAMPLE_DATA
 from training.data import load_dataset
 
@@ -39,6 +39,11 @@ def sh(
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def published_url(container: str) -> str:
+    """The address the engine gave the container's port 8000 (published as 0: a free one)."""
+    return "http://" + sh("docker", "port", container, "8000/tcp").stdout.split()[0]
 
 
 def wait_ready(url: str, timeout: float = 60) -> float:
@@ -114,12 +119,11 @@ def test_image_holds_only_the_service_and_stays_small(image):
 
 
 def test_container_serves_checks_health_and_stops_gracefully(image):
-    port = free_port()
     sh("docker", "rm", "-f", CONTAINER, check=False)
     try:
         started = time.monotonic()
-        sh("docker", "run", "-d", "--name", CONTAINER, "-p", f"127.0.0.1:{port}:8000", image)
-        url = f"http://127.0.0.1:{port}"
+        sh("docker", "run", "-d", "--name", CONTAINER, "-p", "127.0.0.1:0:8000", image)
+        url = published_url(CONTAINER)
         wait_ready(url)
         print(f"  container start to ready: {time.monotonic() - started:.1f} s")
         assert sh("podman", "healthcheck", "run", CONTAINER, check=False).returncode == 0
@@ -154,18 +158,17 @@ def test_runs_the_way_a_cluster_runs_it(image, checkout):
     pod, container = deployment_pod()
     memory = container["resources"]["limits"]["memory"].removesuffix("Mi") + "m"
     grace = pod["terminationGracePeriodSeconds"]
-    port = free_port()
     name = f"{CONTAINER}-cluster"
     sh("docker", "rm", "-f", name, check=False)
     try:
         sh(
-            "docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000",
+            "docker", "run", "-d", "--name", name, "-p", "127.0.0.1:0:8000",
             "--user", "4242:0", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges", "--memory", memory,
             "-v", f"{checkout / 'models'}:/models:ro", "-e", "VAE_MODEL_REPOSITORY=/models",
             image,
         )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
+        url = published_url(name)
         print(f"  --user 4242:0 --read-only --cap-drop ALL --memory {memory}, models from a read-only volume")
         print(f"  start to ready: {wait_ready(url):.1f} s")
         exercise(url)
@@ -190,15 +193,18 @@ def test_runs_the_way_a_cluster_runs_it(image, checkout):
 
 
 def test_compose_trains_beside_the_bundled_models_resumes_and_switches(checkout):
-    port = str(free_port())
-    env = {"VAE_PORT": port, "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
+    env = {"VAE_PORT": "0", "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
     # With a torch wheel in wheels/ (the checkout fixture copies pip's), the build asks no torch index:
     # the default TORCH_INDEX_URL, unreachable here, costs nothing.
     compose = ("docker-compose", "-p", PROJECT)
-    url = f"http://127.0.0.1:{port}"
+
+    def api_url() -> str:  # published as 0: each container of the api gets a free port
+        return "http://" + sh(*compose, "port", "api", "8000", cwd=checkout, env=env).stdout.split()[0]
+
     try:
         started = time.monotonic()
         sh(*compose, "up", "-d", "--build", "api", cwd=checkout, env=env)
+        url = api_url()
         wait_ready(url)
         print(f"  compose up (build included) to ready: {time.monotonic() - started:.0f} s")
         bundled = exercise(url)
@@ -220,6 +226,7 @@ def test_compose_trains_beside_the_bundled_models_resumes_and_switches(checkout)
             assert beside.status_code == 200, beside.text
 
         sh(*compose, "up", "-d", "api", cwd=checkout, env={**env, "VAE_MODEL_DIR": "/app/models/current"})
+        url = api_url()
         wait_ready(url)
         trained = exercise(url)
         print(f"  model id: {bundled} -> {trained}")

@@ -106,8 +106,6 @@ def unknown_path(path: str, paths: list[str]) -> str:
     return f"no route serves {path}{nearest} Every route is listed at /docs and /openapi.json"
 
 
-
-
 async def _on_internal_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, 500, INTERNAL_ERROR)
 

@@ -14,7 +14,7 @@ from vae_client import AsyncClient, BadRequest, Client, ConnectionFailed, NotFou
 from vae_client.folder import main as encode_folder
 
 from harness.bodies import png
-from harness.server import free_port, running_server
+from harness.server import refusing_url, running_server
 from tests.conftest import REPO
 from training.data import load_dataset
 
@@ -92,8 +92,8 @@ def test_errors_are_typed_and_carry_the_problem(server, client):
     with Client(server.url, model="cifar") as wrong:
         with pytest.raises(NotFound, match="loaded: fashion-mnist, mnist"):
             wrong.decode([0, 0])
-    with pytest.raises(ConnectionFailed, match="cannot reach"):
-        with Client(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0) as nowhere:
+    with refusing_url() as url, pytest.raises(ConnectionFailed, match="cannot reach"):
+        with Client(url, retries=1, backoff=0) as nowhere:
             nowhere.models()
 
 
@@ -192,8 +192,8 @@ def test_the_folder_command_stops_at_an_unknown_model_naming_those_there_are(ser
 
 def test_the_folder_command_without_a_service_names_the_url_and_leaves_no_file(tmp_path, digits, capsys):
     folder, out = _folder(tmp_path, digits, 3), tmp_path / "coords.csv"
-    url = f"http://127.0.0.1:{free_port()}"
-    line = _stops_once(capsys, [str(folder), "--out", str(out), "--url", url, "--quiet"])
+    with refusing_url() as url:
+        line = _stops_once(capsys, [str(folder), "--out", str(out), "--url", url, "--quiet"])
     assert f"cannot reach {url}" in line and "--url" in line
     assert not out.exists()
 

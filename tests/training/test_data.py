@@ -77,14 +77,14 @@ def test_reads_fashion_mnist(fashion_mnist_dir):
 
 
 def test_an_unreachable_mirror_is_one_line_naming_the_url_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
-    from harness.server import free_port
+    from harness.server import refusing_url
     from training import data
     from training.cli import main
 
-    mirror = f"http://127.0.0.1:{free_port()}/mnist/"
-    monkeypatch.setattr(data, "MNIST_MIRROR", mirror)
     target = tmp_path / "data" / "mnist"
-    with pytest.raises(SystemExit) as stopped:
+    with refusing_url() as url, pytest.raises(SystemExit) as stopped:
+        mirror = f"{url}/mnist/"
+        monkeypatch.setattr(data, "MNIST_MIRROR", mirror)
         main(["train", "--data-dir", str(target), "--download", "--out-dir", str(tmp_path / "run")])
     message = str(stopped.value.code)
     assert message.startswith(f"vae-train: cannot download {mirror}train-images-idx3-ubyte.gz (")
