@@ -133,3 +133,27 @@ def test_cancelled_callers_are_left_out_of_the_call():
 
     assert asyncio.run(scenario())[0].ravel().tolist() == [4]
     assert [batch.ravel().tolist() for batch in model.batches] == [[2]]
+
+
+def test_a_request_alone_never_waits_for_the_batch_wait_and_a_pair_does():
+    """With a batch wait far longer than a model call, each lone caller, the probing one included,
+    answers at once; two callers together wait for it, once, so the wait is really set."""
+    wait = 0.5
+
+    async def lone_latencies() -> list[float]:
+        batcher = Batcher("test", "encoder", Model(), max_batch=64, max_wait_s=wait)
+        latencies = []
+        for value in range(PROBE_EVERY + 2):  # a whole probing cycle and into the next
+            started = asyncio.get_running_loop().time()
+            await batcher(rows(value))
+            latencies.append(asyncio.get_running_loop().time() - started)
+        return latencies
+
+    async def pair_latency() -> float:
+        batcher = Batcher("test", "encoder", Model(), max_batch=64, max_wait_s=wait)
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(batcher(rows(1)), batcher(rows(2)))
+        return asyncio.get_running_loop().time() - started
+
+    assert max(asyncio.run(lone_latencies())) < wait / 5
+    assert asyncio.run(pair_latency()) >= wait

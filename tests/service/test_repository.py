@@ -186,8 +186,23 @@ def test_swapping_a_model_under_load_fails_no_request(repository, digit):
 
 
 ESCAPES = [
-    "..", ".", "...", "../mnist", "..%2Fmnist", "%2E%2E", "%2e%2e%2fmnist", "%252e%252e%252fmnist",
-    "..%5Cmnist", "..\\mnist", "mnist%00", "%C0%AE%C0%AE", "..%c0%afmnist", "~", "%7E", ".mnist", "mnist%2F..%2Fmnist",
+    "..",
+    ".",
+    "...",
+    "../mnist",
+    "..%2Fmnist",
+    "%2E%2E",
+    "%2e%2e%2fmnist",
+    "%252e%252e%252fmnist",
+    "..%5Cmnist",
+    "..\\mnist",
+    "mnist%00",
+    "%C0%AE%C0%AE",
+    "..%c0%afmnist",
+    "~",
+    "%7E",
+    ".mnist",
+    "mnist%2F..%2Fmnist",
 ]
 
 

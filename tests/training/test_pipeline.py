@@ -1,5 +1,6 @@
 """One short run on the sample digits, end to end: train, resume, evaluate, export, parity."""
 
+import itertools
 import json
 
 import numpy as np
@@ -62,7 +63,7 @@ def test_onnx_contract(exported):
         assert image.shape == (batch, 1, 28, 28) and image.min() >= 0 and image.max() <= 1
 
 
-def _config(tmp_path, sample_data_dir, epochs: int) -> TrainConfig:
+def _config(tmp_path, sample_data_dir, epochs: int, **options) -> TrainConfig:
     return TrainConfig.model_validate(
         {
             "data_dir": sample_data_dir,
@@ -71,6 +72,7 @@ def _config(tmp_path, sample_data_dir, epochs: int) -> TrainConfig:
             "vae": {"hidden_sizes": [32]},
             "batch_size": 64,
             "validation_size": 100,
+            **options,
         }
     )
 
@@ -178,6 +180,26 @@ def test_a_short_run_shortens_its_warm_up_and_says_so(tmp_path, sample_data_dir)
     trainer = Trainer(config, split_training_set(load_dataset(sample_data_dir), config))
     assert trainer.warmup_epochs == 1 and "KL warm-up shortened from 10 to 1" in trainer.notes[0]
     assert trainer.kl_weight(trainer.steps_per_epoch) == 1.0  # full ELBO from the second epoch on
+
+
+def test_the_kl_weight_rises_linearly_from_zero_and_is_exactly_one_from_the_end_of_the_warm_up(
+    tmp_path, sample_data_dir
+):
+    config = _config(tmp_path / "warm", sample_data_dir, epochs=9, kl_warmup_epochs=3)
+    trainer = Trainer(config, split_training_set(load_dataset(sample_data_dir), config))
+    warmup_steps = 3 * trainer.steps_per_epoch
+    weights = [trainer.kl_weight(step) for step in range(config.epochs * trainer.steps_per_epoch)]
+    assert weights[0] == 0.0
+    assert weights[warmup_steps // 2] == pytest.approx((warmup_steps // 2) / warmup_steps, abs=1e-12)
+    assert all(later > earlier for earlier, later in itertools.pairwise(weights[:warmup_steps]))
+    assert weights[warmup_steps - 1] < 1.0
+    assert set(weights[warmup_steps:]) == {1.0}  # exactly the ELBO for the rest of the run, never above it
+
+
+def test_without_a_warm_up_the_weight_is_one_from_the_first_step(tmp_path, sample_data_dir):
+    config = _config(tmp_path / "cold", sample_data_dir, epochs=2, kl_warmup_epochs=0)
+    trainer = Trainer(config, split_training_set(load_dataset(sample_data_dir), config))
+    assert [trainer.kl_weight(step) for step in range(3)] == [1.0, 1.0, 1.0]
 
 
 def test_evaluation_keeps_its_own_random_numbers(trained_run, sample_data_dir):
