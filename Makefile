@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help serve test test-all container-check bench-smoke clean
+.PHONY: help serve test test-all container-check bench-smoke mutation clean
 
 help:  ## list the targets and what each does
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,5 +58,15 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.explorer --smoke
 	$(BIN)/python -m benchmarks.compare --smoke
 
+# The modules whose mutants `make mutation` runs; CI runs the security and limits (MUTATE=$(GUARDS)).
+GUARDS := service.http.middleware.xǁRequireApiKeyǁ service.http.middleware.xǁIntakeǁ_limited
+MUTATE ?= $(GUARDS) service.http.uploads contract.novelty contract.recipes contract.description \
+	service.core.batcher service.core.pictures service.core.repository service.core.served service.core.verified \
+	training.model training.train training.export
+
+mutation: $(VENV)/.dev  ## mutation testing (mutmut): each module's score and survivors (MUTATE=... narrows it)
+	rm -rf mutants
+	$(BIN)/python -m harness.mutation $(MUTATE)
+
 clean:  ## remove .venv and the test cache
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants
