@@ -17,6 +17,7 @@ from typing import IO
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def free_port() -> int:
@@ -141,6 +142,23 @@ def running_server(
         launched(command, _ready_on_its_port, env=env, cwd=cwd, output=log, ready_within=ready_within) as process,
     ):
         yield Server(f"http://127.0.0.1:{listening_port(process)}", process, log)
+
+
+def wait_until(condition: Callable[[], bool], what: str, within: float = 10) -> None:
+    """Polls condition() until it is true; fails naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within} s")
+        time.sleep(0.01)
+
+
+def requests_in_flight(url: str) -> float:
+    """What the server's /metrics says is in progress now."""
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=5).text)
+    return next(
+        sample.value for family in families for sample in family.samples if sample.name == "vae_requests_in_flight"
+    )
 
 
 def post_slowly(url: str, body: bytes, pause: float, result: dict) -> threading.Thread:

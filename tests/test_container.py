@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from harness.bodies import png
-from harness.server import post_slowly
+from harness.server import post_slowly, requests_in_flight, wait_until
 from tests.conftest import REPO, SAMPLE_DATA
 from training.data import load_dataset
 
@@ -131,7 +131,7 @@ def test_container_serves_checks_health_and_stops_gracefully(image):
 
         result = {}
         thread = post_slowly(url, digit_png(), 2, result)
-        time.sleep(0.5)
+        wait_until(lambda: requests_in_flight(url) == 1, "the slow upload under way")
         sh("docker", "stop", "-t", "30", CONTAINER)  # SIGTERM while the upload is half done
         thread.join()
         assert result["response"].status_code == 200
@@ -176,7 +176,7 @@ def test_runs_the_way_a_cluster_runs_it(image, checkout):
         assert {model["name"] for model in served} == {"mnist", "fashion-mnist"}
         result = {}
         thread = post_slowly(url, digit_png(), 2, result)
-        time.sleep(0.5)
+        wait_until(lambda: requests_in_flight(url) == 1, "the slow upload under way")
         started = time.monotonic()
         sh("docker", "stop", "-t", str(grace), name)
         stopped = time.monotonic() - started

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
@@ -25,6 +26,7 @@ request_log = RequestLog(log)
 PROBE_PATHS = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
 METRICS_PATH = "/metrics"
 EXEMPT_PATHS = PROBE_PATHS | {METRICS_PATH}  # must answer even when the service is full
+CLIENT_CLOSED = 499  # nginx's status for a request its client gave up on: logged and counted, never sent
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -120,6 +122,8 @@ class Intake:
                 await self.app(scope, receive, exchange.send)
             else:
                 await self._limited(scope, receive, exchange)
+        except ClientDisconnect:  # the client went away mid-upload: nobody is left to answer
+            exchange.status = CLIENT_CLOSED
         except Exception:
             log.exception("unhandled error", extra={"request_id": exchange.request_id})
             if not exchange.started:

@@ -4,14 +4,13 @@ unloading without a restart (the protocol's repository extension)."""
 import json
 import shutil
 import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
 
 from harness.bodies import png
-from harness.server import running_server
+from harness.server import running_server, wait_until
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import assert_problem, make_repository_client
 from training.data import load_dataset
@@ -174,9 +173,7 @@ def test_swapping_a_model_under_load_fails_no_request(repository, digit):
                 shutil.copyfile(MODELS / source / name, repository / "mnist" / name)
             assert httpx.post(f"{server.url}/v2/repository/models/mnist/load", timeout=30).status_code == 200
             answered_before = len(answers)
-            deadline = time.monotonic() + 10
-            while len(answers) < answered_before + 20 and time.monotonic() < deadline:  # the new version serves
-                time.sleep(0.01)
+            wait_until(lambda: len(answers) >= answered_before + 20, "20 answers after the swap")
         stop.set()
         for thread in clients:
             thread.join()

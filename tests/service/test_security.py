@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from harness.bodies import png
-from harness.server import post_slowly, running_server
+from harness.server import post_slowly, requests_in_flight, running_server, wait_until
 from tests.service.conftest import make_client
 from tests.service.imaging import digit_on_paper
 
@@ -127,7 +127,7 @@ def test_overload_is_shed_at_once_and_readiness_stays_honest(model_dir):
     with running_server(model_dir, VAE_MAX_IN_FLIGHT="1") as server:
         result = {}
         thread = post_slowly(server.url, png(digit_on_paper()), 1.5, result)
-        time.sleep(0.4)
+        wait_until(lambda: requests_in_flight(server.url) == 1, "the slow upload under way")
         started = time.monotonic()
         shed = httpx.post(f"{server.url}/encode", content=b"x", headers={"Content-Type": "image/png"})
         assert shed.status_code == 503 and shed.headers["retry-after"] == "1"

@@ -1,14 +1,15 @@
-"""The real server over HTTP: encode -> decode -> sample, and a graceful stop."""
+"""The real server over HTTP: encode -> decode -> sample, a graceful stop, clients that go away."""
 
 import io
-import time
+import socket
+import struct
 
 import httpx
 import numpy as np
 from PIL import Image
 
 from harness.bodies import png
-from harness.server import post_slowly, running_server
+from harness.server import post_slowly, requests_in_flight, running_server, wait_until
 from tests.service.imaging import digit_on_paper
 
 
@@ -34,11 +35,31 @@ def test_sigterm_lets_the_request_in_flight_finish(model_dir):
     with running_server(model_dir) as server:
         result = {}
         thread = post_slowly(server.url, png(digit_on_paper()), 1.0, result)  # SIGTERM comes mid-upload
-        time.sleep(0.4)
+        wait_until(lambda: requests_in_flight(server.url) == 1, "the upload under way")
         assert server.stop() == 0
         thread.join()
         assert result["response"].status_code == 200
         assert np.isfinite(result["response"].json()["mu"]).all()
+
+
+def test_clients_that_reset_mid_upload_cost_nothing_and_the_next_is_served(model_dir):
+    picture = png(digit_on_paper())
+    head = f"POST /encode HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {len(picture)}\r\n\r\n"
+    with running_server(model_dir) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        clean = http.post("/encode", content=picture, headers={"Content-Type": "image/png"}).json()["mu"]
+        port = int(server.url.rsplit(":", 1)[1])
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.sendall(head.encode() + picture[:100])
+                wait_until(lambda: requests_in_flight(server.url) == 1, "the half-sent upload under way")
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close: a reset
+        wait_until(lambda: requests_in_flight(server.url) == 0, "the reset uploads given up")
+        after = http.post("/encode", content=picture, headers={"Content-Type": "image/png"})
+        assert after.status_code == 200 and after.json()["mu"] == clean
+        assert server.stop() == 0
+        lines = server.log_lines()
+        assert [line for line in lines if line["level"] not in ("info", "debug")] == []  # no traceback
+        assert [line["status"] for line in lines if line.get("path") == "/encode"] == [200, *[499] * 5, 200]
 
 
 def test_two_workers_serve_and_stop_cleanly(model_dir):
