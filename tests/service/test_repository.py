@@ -173,7 +173,7 @@ def test_swapping_a_model_under_load_fails_no_request(repository, digit):
                 shutil.copyfile(MODELS / source / name, repository / "mnist" / name)
             assert httpx.post(f"{server.url}/v2/repository/models/mnist/load", timeout=30).status_code == 200
             answered_before = len(answers)
-            wait_until(lambda: len(answers) >= answered_before + 20, "20 answers after the swap")
+            wait_until(lambda wanted=answered_before + 20: len(answers) >= wanted, "20 answers after the swap")
         stop.set()
         for thread in clients:
             thread.join()
