@@ -58,7 +58,7 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.explorer --smoke
 	$(BIN)/python -m benchmarks.compare --smoke
 
-# The modules whose mutants `make mutation` runs; CI runs the security and limits (MUTATE=$(GUARDS)).
+# The modules whose mutants `make mutation` runs; MUTATE="$(GUARDS)" runs the API key check and the limits alone.
 GUARDS := service.http.middleware.xǁRequireApiKeyǁ service.http.middleware.xǁIntakeǁ_limited
 MUTATE ?= $(GUARDS) service.http.uploads contract.novelty contract.recipes contract.description \
 	service.core.batcher service.core.pictures service.core.repository service.core.served service.core.verified \

@@ -55,14 +55,14 @@ def main(modules: list[str]) -> int:
     for module in modules:
         statuses = found.get(module, {})
         counts = Counter(statuses.values())
-        judged = counts["killed"] + counts["survived"] + counts["timeout"]  # a timeout is a mutant caught
-        score = (judged - counts["survived"]) / judged if judged else 0.0
-        print(
-            f"  {module:48} {score:6.1%} of {judged} mutants killed" + ("" if score >= MIN_SCORE else "  (under 90%)")
-        )
+        caught = counts["killed"] + counts["timeout"]  # a mutant that hangs the tests is caught too
+        escaped = counts["survived"] + counts["no tests"]
+        score = caught / (caught + escaped) if caught + escaped else 0.0
+        verdict = "" if score >= MIN_SCORE else "  (under 90%)"
+        print(f"  {module:48} {score:6.1%} of {caught + escaped} mutants killed{verdict}")
         failed |= score < MIN_SCORE
         for mutant, status in sorted(statuses.items()):
-            if status == "survived":
+            if status in ("survived", "no tests"):
                 why = reasons.get(mutant)
                 print(f"    {status}: {mutant}: {why or 'NOT EXPLAINED in ' + EXPLAINED.name}")
                 failed |= why is None

@@ -153,12 +153,19 @@ def wait_until(condition: Callable[[], bool], what: str, within: float = 10) -> 
         time.sleep(0.01)
 
 
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` that carry these labels, as Prometheus' own parser reads the page."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
 def requests_in_flight(url: str) -> float:
     """What the server's /metrics says is in progress now."""
-    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=5).text)
-    return next(
-        sample.value for family in families for sample in family.samples if sample.name == "vae_requests_in_flight"
-    )
+    return metric(httpx.get(f"{url}/metrics", timeout=5).text, "vae_requests_in_flight")
 
 
 def post_slowly(url: str, body: bytes, pause: float, result: dict) -> threading.Thread:

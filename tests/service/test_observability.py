@@ -6,24 +6,14 @@ import logging
 import os
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.staticfiles import StaticFiles
 
 from harness.bodies import png
+from harness.server import metric
 from service.core.served import ASSESSMENT
 from service.http.logs import RequestLog
 from tests.service.conftest import assert_problem
 from tests.service.imaging import digit_on_paper
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` that carry these labels, as Prometheus' own parser reads the page."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def request_lines(capfd) -> list[dict]:
