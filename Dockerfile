@@ -80,11 +80,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     VAE_HOST=0.0.0.0 \
     VAE_PORT=8000 \
+    VAE_GRPC_PORT=8001 \
     VAE_MODEL_REPOSITORY=/app/models \
     VAE_WORKERS=1 \
     VAE_ORT_THREADS=1
 USER vae
-EXPOSE 8000
+EXPOSE 8000 8001
 # Shell form: this podman's Docker API splits the list form wrongly. Ready means warmed up.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ['VAE_PORT'], timeout=2)" || exit 1

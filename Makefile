@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help serve test test-all container-check bench-smoke mutation clean
+.PHONY: help serve test test-all container-check bench-smoke mutation proto clean
 
 help:  ## list the targets and what each does
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,9 @@ MUTATE ?= $(GUARDS) service.http.uploads contract.novelty contract.recipes contr
 mutation: $(VENV)/.dev  ## mutation testing (mutmut): each module's score and survivors (MUTATE=... narrows it)
 	rm -rf mutants
 	$(BIN)/python -m harness.mutation $(MUTATE)
+
+proto: $(VENV)/.dev  ## regenerate service/grpc/inference_pb2.py(i) from service/grpc/inference.proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. service/grpc/inference.proto
 
 clean:  ## remove .venv and the test cache
 	rm -rf $(VENV) .pytest_cache mutants

@@ -36,17 +36,18 @@ def refusing_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
-def listening_port(process: subprocess.Popen) -> int | None:
-    """The TCP port a server process, or one of its workers, listens on; None until it does."""
+def listening_ports(process: subprocess.Popen) -> list[int]:
+    """The TCP ports a server process and its workers listen on, in order; none until they do."""
+    ports = set()
     try:
         owner = psutil.Process(process.pid)
         for member in (owner, *owner.children(recursive=True)):
             for connection in member.connections(kind="tcp"):  # kserve holds psutil below 6, which renames it
                 if connection.status == psutil.CONN_LISTEN:
-                    return connection.laddr.port
+                    ports.add(connection.laddr.port)
     except psutil.NoSuchProcess:
-        return None
-    return None
+        return []
+    return sorted(ports)
 
 
 def _written(output: IO | int) -> str:
@@ -111,6 +112,7 @@ class Server:
     url: str
     process: subprocess.Popen
     log: IO[str]
+    grpc_target: str | None  # host:port of the gRPC server, when --grpc-port was given
 
     def stop(self, timeout: float = 30) -> int:
         self.process.send_signal(signal.SIGTERM)
@@ -123,9 +125,15 @@ class Server:
         return [json.loads(line) for line in self.log.read().splitlines()]
 
 
-def _ready_on_its_port(process: subprocess.Popen) -> bool:
-    port = listening_port(process)
-    return port is not None and httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+def _http_port(process: subprocess.Popen) -> int | None:
+    """The port of the server's ports that answers /readyz with 200 (the other one is gRPC's)."""
+    for port in listening_ports(process):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return port
+        except httpx.TransportError:  # gRPC's port, or not answering yet
+            continue
+    return None
 
 
 @contextmanager
@@ -137,11 +145,19 @@ def running_server(
     where = ["--model-dir", str(model_dir)] if model_dir is not None else []
     command = [sys.executable, "-m", "service", *where, "--port", "0", *args]
     # a file, not a pipe: an unread pipe fills and stalls the server
+    grpc = "--grpc-port" in args or "VAE_GRPC_PORT" in env
+
+    def ready(process: subprocess.Popen) -> bool:
+        return _http_port(process) is not None and len(listening_ports(process)) == 1 + grpc
+
     with (
         tempfile.TemporaryFile("w+") as log,
-        launched(command, _ready_on_its_port, env=env, cwd=cwd, output=log, ready_within=ready_within) as process,
+        launched(command, ready, env=env, cwd=cwd, output=log, ready_within=ready_within) as process,
     ):
-        yield Server(f"http://127.0.0.1:{listening_port(process)}", process, log)
+        http_port = _http_port(process)
+        grpc_ports = [port for port in listening_ports(process) if port != http_port]
+        grpc_target = f"127.0.0.1:{grpc_ports[0]}" if grpc else None
+        yield Server(f"http://127.0.0.1:{http_port}", process, log, grpc_target)
 
 
 def wait_until(condition: Callable[[], bool], what: str, within: float = 10) -> None:

@@ -10,15 +10,21 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
+from service import logs
 from service.core.errors import ModelError
 from service.core.repository import ModelRepository
-from service.http import logs
+from service.serve import SHUTDOWN_GRACE_SECONDS
 from service.settings import Settings
 
-SHUTDOWN_GRACE_SECONDS = 20
-
-
-OPTIONS = {"host": str, "port": int, "workers": int, "model_repository": Path, "model_dir": Path, "default_model": str}
+OPTIONS = {
+    "host": str,
+    "port": int,
+    "grpc_port": int,
+    "workers": int,
+    "model_repository": Path,
+    "model_dir": Path,
+    "default_model": str,
+}
 
 
 def _parse(argv: list[str] | None) -> dict[str, object]:
@@ -38,12 +44,12 @@ def _parse(argv: list[str] | None) -> dict[str, object]:
     return {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
 
 
-def _check_port_is_free(host: str, port: int) -> None:
-    """uvicorn binds only after the app has started (and logged "ready"): say it at once instead."""
+def _check_port_is_free(host: str, port: int, option: str) -> None:
+    """The servers bind only after the app has started (and logged "ready"): say it at once instead."""
     try:
         socket.create_server((host, port)).close()
     except OSError as error:
-        sys.exit(f"vae-serve: cannot listen on {host}:{port} ({error.strerror}); choose another with --port")
+        sys.exit(f"vae-serve: cannot listen on {host}:{port} ({error.strerror}); choose another with {option}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,13 +62,15 @@ def main(argv: list[str] | None = None) -> None:
         ModelRepository(settings).load_all()  # fail fast, with one line, before any worker starts
     except ModelError as error:
         sys.exit(f"vae-serve: {error}")
-    _check_port_is_free(settings.host, settings.port)
+    _check_port_is_free(settings.host, settings.port, "--port")
+    if settings.grpc_port is not None:
+        _check_port_is_free(settings.host, settings.grpc_port, "--grpc-port")
     # Workers build their own app from the environment: hand the command-line overrides down.
     os.environ.update({f"VAE_{key.upper()}": str(value) for key, value in overrides.items()})
     # uvicorn drains on SIGTERM, then re-raises it under the handler it found: make that a clean exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        "service.http.app:create_app",
+        "service.serve:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 in the container.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on; 0 picks a free one, which the log names.")
+    grpc_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol over gRPC, beside HTTP; off unless set (8001 in the image). "
+        "0 picks a free one, which the log names.",
+    )
     workers: PositiveInt = Field(1, description="uvicorn worker processes.")
     ort_threads: PositiveInt = Field(1, description="onnxruntime intra-op threads per worker.")
     picture_threads: PositiveInt = Field(

@@ -21,6 +21,7 @@ import yaml
 from harness.bodies import png
 from harness.server import post_slowly, requests_in_flight, wait_until
 from tests.conftest import REPO, SAMPLE_DATA
+from tests.service.grpc_clients import call
 from training.data import load_dataset
 
 pytestmark = pytest.mark.container
@@ -122,12 +123,15 @@ def test_container_serves_checks_health_and_stops_gracefully(image):
     sh("docker", "rm", "-f", CONTAINER, check=False)
     try:
         started = time.monotonic()
-        sh("docker", "run", "-d", "--name", CONTAINER, "-p", "127.0.0.1:0:8000", image)
+        sh("docker", "run", "-d", "--name", CONTAINER, "-p", "127.0.0.1:0:8000", "-p", "127.0.0.1:0:8001", image)
         url = published_url(CONTAINER)
         wait_ready(url)
         print(f"  container start to ready: {time.monotonic() - started:.1f} s")
         assert sh("podman", "healthcheck", "run", CONTAINER, check=False).returncode == 0
         exercise(url)
+        grpc_target = sh("docker", "port", CONTAINER, "8001/tcp").stdout.split()[0]
+        seen = call("triton_probes", grpc_target)  # the image serves gRPC on Triton's port
+        assert seen["ready"] and seen["models_ready"] == [True, True]
 
         result = {}
         thread = post_slowly(url, digit_png(), 2, result)
@@ -193,7 +197,7 @@ def test_runs_the_way_a_cluster_runs_it(image, checkout):
 
 
 def test_compose_trains_beside_the_bundled_models_resumes_and_switches(checkout):
-    env = {"VAE_PORT": "0", "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
+    env = {"VAE_PORT": "0", "VAE_GRPC_PORT": "0", "VAE_DATA_DIR": str(checkout / "tests" / "data" / "mnist-sample")}
     # With a torch wheel in wheels/ (the checkout fixture copies pip's), the build asks no torch index:
     # the default TORCH_INDEX_URL, unreachable here, costs nothing.
     compose = ("docker-compose", "-p", PROJECT)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.core.admission import InFlight
 from service.core.errors import Refused, Unavailable
 from service.core.pictures import Invert, Upload, model_inputs
 from service.core.repository import ModelRepository
@@ -37,6 +38,7 @@ class Engine:
         self.settings = settings or Settings()
         self.models: ModelRepository | None = None
         self.pictures: ThreadPoolExecutor | None = None  # decodes and frames large pictures
+        self.in_flight = InFlight(self.settings.max_in_flight)
         self.ready = False
 
     def start(self) -> None:

@@ -4,18 +4,35 @@ tensors the protocol carries."""
 
 import base64
 import binascii
+import math
+import struct
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from contract.geometry import IMAGE_SHAPE
 from service.core.engine import Engine
-from service.core.errors import InvalidInput, Refused, UnknownModel, counted
+from service.core.errors import InvalidInput, ModelError, Refused, UnknownModel, counted
 from service.core.pictures import Upload
 from service.core.repository import IndexEntry, ModelRepository
 from service.core.served import ServedModel
 
 BYTES = "BYTES"
+NUMPY_TYPES = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+}
+DATATYPES = (*NUMPY_TYPES, BYTES)
 
 
 class ProtocolError(InvalidInput):
@@ -31,6 +48,52 @@ class Tensor:
     # bytes from binary data, strings from JSON
 
 
+def element_count(name: str, datatype: str, shape: tuple[int, ...]) -> int:
+    """The number of elements a declared input holds; refuses an unknown datatype or a negative axis."""
+    if datatype not in DATATYPES:
+        raise ProtocolError(f"input '{name}': unknown datatype {datatype!r}; one of {', '.join(DATATYPES)}")
+    if any(size < 0 for size in shape):
+        raise ProtocolError(f"input '{name}': shape {list(shape)} has a negative dimension")
+    return math.prod(shape)
+
+
+def _bytes_elements(raw: bytes, name: str) -> list[bytes]:
+    """BYTES in raw form: each element is its length (4 bytes, little-endian) then its bytes."""
+    elements, offset = [], 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise ProtocolError(f"input '{name}': BYTES data ends inside an element's 4-byte length")
+        (size,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + size > len(raw):
+            raise ProtocolError(f"input '{name}': a BYTES element of {size} bytes runs past the data's end")
+        elements.append(raw[offset : offset + size])
+        offset += size
+    return elements
+
+
+def raw_tensor(name: str, datatype: str, shape: tuple[int, ...], raw: bytes) -> Tensor:
+    """A tensor from its raw bytes, as the binary tensor data extension (REST) and raw_input_contents
+    (gRPC) carry it: row-major little-endian values, or BYTES elements each after its length."""
+    count = element_count(name, datatype, shape)
+    if datatype == BYTES:
+        elements = _bytes_elements(raw, name)
+        if len(elements) != count:
+            raise ProtocolError(
+                f"input '{name}': shape {list(shape)} holds {count} elements, but the data has {len(elements)}"
+            )
+        return Tensor(name, datatype, shape, elements)
+    dtype = NUMPY_TYPES[datatype]
+    if len(raw) != count * dtype.itemsize:
+        raise ProtocolError(
+            f"input '{name}': shape {list(shape)} of {datatype} is {count * dtype.itemsize} bytes, "
+            f"but its raw data is {len(raw)} bytes"
+        )
+    return Tensor(name, datatype, shape, np.frombuffer(raw, dtype.newbyteorder("<")).reshape(shape))
+
+
+SERVER_NAME = "vae-service"
+SERVER_VERSION = "0.1.0"
 PLATFORM = "onnxruntime_onnx"
 BATCH = -1  # the metadata's mark for the batch axis
 
@@ -131,6 +194,15 @@ class Half:
         except Refused as error:
             raise ProtocolError(f"input 'image' for model '{self.name}': {error.detail}") from None
 
+    def check_outputs(self, requested: list[str]) -> None:
+        """Refuses a requested output the model does not have, before any work is done."""
+        known = self.signature()[1]
+        for name in requested:
+            if name not in known:
+                raise ProtocolError(
+                    f"unexpected inference output '{name}' for model '{self.name}'; it has {', '.join(known)}"
+                )
+
     async def infer(self, inputs: list[Tensor], engine: Engine) -> dict[str, np.ndarray]:
         tensor = self._checked_input(inputs, engine.settings.max_batch)
         if self.role == "decoder":
@@ -161,6 +233,24 @@ def folder_of(models: ModelRepository, name: str) -> str:
 
 def halves_of(folder: str) -> list[str]:
     return [f"{folder}-{role}" for role in ROLES]
+
+
+async def load_folder(models: ModelRepository, name: str) -> str:
+    """Loads (or reloads) the folder a name stands for; a folder that fails verification leaves the
+    loaded version serving, and the error says why. Returns the folder's name."""
+    folder = folder_of(models, name)
+    try:
+        await models.load(folder)
+    except ModelError as error:
+        raise ProtocolError(f"failed to load '{name}': {error}") from None
+    return folder
+
+
+async def unload_folder(models: ModelRepository, name: str) -> str:
+    """Unloads the folder a name stands for (both halves); returns the folder's name."""
+    folder = folder_of(models, name)
+    await models.unload(folder)
+    return folder
 
 
 def resolve(models: ModelRepository, name: str, version: str | None = None) -> Half:

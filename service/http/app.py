@@ -2,8 +2,8 @@
 and FastAPI behind for the documentation page, the explorer's files and unknown paths."""
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,6 +19,7 @@ from service.http.v2 import inference, repository
 from service.settings import Settings
 
 log = logging.getLogger("service")
+Companion = Callable[[Engine], AbstractAsyncContextManager]  # a server that runs beside HTTP on the engine
 
 DESCRIPTION = """
 Variational autoencoders served with onnxruntime. `/encode` maps a picture to the mean and
@@ -38,21 +39,24 @@ def routes() -> list[Route]:
     )
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> ASGIApp:
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, beside: Sequence[Companion] = ()
+) -> ASGIApp:
     """The ASGI app: Intake (request id, log line, metrics, limits), the API key, CORS, then the
     dispatch of the declared routes, and FastAPI for the rest. The engine starts and stops with the
-    app's lifespan."""
+    app's lifespan, and so do the servers beside it on the same engine (gRPC), which stop first."""
     engine = engine or Engine(settings)
     settings = engine.settings
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        engine.start()
-        log.info("ready", extra={"models": engine.served(), "default_model": engine.repository().default_name})
-        try:
+        async with AsyncExitStack() as stack:
+            engine.start()
+            stack.callback(engine.stop)
+            for companion in beside:
+                await stack.enter_async_context(companion(engine))
+            log.info("ready", extra={"models": engine.served(), "default_model": engine.repository().default_name})
             yield
-        finally:
-            engine.stop()
 
     site = FastAPI(
         title="VAE service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
@@ -84,4 +88,4 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if settings.api_key is not None:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         front = RequireApiKey(front, api_key=settings.api_key.get_secret_value(), metrics_token=token)
-    return Intake(front, settings, route_label)
+    return Intake(front, settings, route_label, engine.in_flight)

@@ -1,7 +1,6 @@
 """ASGI middleware: request ids, logs, metrics and limits around every request; the API key."""
 
 import asyncio
-import hmac
 import logging
 import re
 import secrets
@@ -13,11 +12,12 @@ from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.metrics import IN_FLIGHT, LATENCY, REJECTED, REQUESTS
+from service.core.admission import InFlight, bearer_token, only
+from service.core.metrics import LATENCY, REJECTED, REQUESTS
 from service.http.docs import is_public
-from service.http.logs import RequestLog
 from service.http.page import is_page
 from service.http.problems import INTERNAL_ERROR, Problem, error_document
+from service.logs import RequestLog
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -101,14 +101,12 @@ class Intake:
     request passes through each layer's wrappers of send and receive, and on the data plane two
     layers' wrappers were a measurable share of a request's CPU."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, route_label: Callable[[Scope], str]):
+    def __init__(self, app: ASGIApp, settings: Settings, route_label: Callable[[Scope], str], in_flight: InFlight):
         self.app = app
         self.route_label = route_label  # the route's path template, for the metrics
         self.max_body = settings.max_body_bytes
-        self.max_in_flight = settings.max_in_flight
         self.timeout = settings.request_timeout_s
-        self.in_flight = 0
-        IN_FLIGHT.set_function(lambda: self.in_flight)  # read when scraped, not updated per request
+        self.in_flight = in_flight  # shared with the other front ends
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,7 +134,7 @@ class Intake:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             REJECTED.labels("body_too_large").inc()
             return await send_problem(exchange.send, scope, 413, f"request body over {self.max_body} bytes")
-        if self.in_flight >= self.max_in_flight:
+        if self.in_flight.full:
             REJECTED.labels("overloaded").inc()
             return await send_problem(
                 exchange.send, scope, 503, "service at capacity; retry shortly", [(b"retry-after", b"1")]
@@ -155,7 +153,7 @@ class Intake:
                     raise Problem(413, f"request body over {self.max_body} bytes")
             return message
 
-        self.in_flight += 1
+        self.in_flight.count += 1
         try:
             async with asyncio.timeout(self.timeout):
                 await self.app(scope, counted_receive, exchange.send)
@@ -165,7 +163,7 @@ class Intake:
                 status = 504 if body_complete else 408
                 await send_problem(exchange.send, scope, status, f"request not completed within {self.timeout:g} s")
         finally:
-            self.in_flight -= 1
+            self.in_flight.count -= 1
 
     def _record(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
         requests, latency = _request_series(self.route_label(scope), scope["method"], exchange.status)
@@ -204,22 +202,16 @@ class RequireApiKey:
         offered = []
         for name, value in scope["headers"]:
             if name == b"authorization":
-                scheme, _, token = value.partition(b" ")
-                offered.append(token.strip() if scheme.lower() == b"bearer" else b"")
+                offered.append(bearer_token(value))
             elif name == b"x-api-key":
                 offered.append(value)
         return offered
 
     def _accepted(self, scope: Scope) -> bool:
-        """Some key, and every key offered, is the API key, or (for /metrics alone) the metrics token:
-        one wrong key among right ones is refused, as an attacker's guess would be."""
+        """Only the API key is offered, or (for /metrics alone) only the metrics token."""
         offered = self._offered(scope)
-
-        def all_are(secret: bytes) -> bool:  # a list, not a generator: every comparison runs
-            return bool(offered) and all([hmac.compare_digest(key, secret) for key in offered])
-
         scraping = self.metrics_token is not None and scope["path"] == METRICS_PATH
-        return all_are(self.key) or (scraping and all_are(self.metrics_token))
+        return only(self.key, offered) or (scraping and only(self.metrics_token, offered))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._exempt(scope):

@@ -11,8 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from service.cli import SHUTDOWN_GRACE_SECONDS
 from service.http.app import routes as declared_routes
+from service.serve import SHUTDOWN_GRACE_SECONDS
 from service.settings import Settings
 from tests.conftest import REPO
 
@@ -89,7 +89,7 @@ def test_every_selector_picks_the_pods(rendered):
             assert selector and selector.items() <= pod_labels.items(), (overlay, selector)
 
 
-def pod_checks(pod: dict, container: dict, port: int) -> None:
+def pod_checks(pod: dict, container: dict, port: int, grpc_port_name: str) -> None:
     """What a careful operator asks of the pod, and what the image really serves."""
     routes = {route.path for route in declared_routes() if "GET" in route.methods}
     settings = {f"VAE_{name.upper()}" for name in Settings.model_fields}
@@ -98,6 +98,7 @@ def pod_checks(pod: dict, container: dict, port: int) -> None:
     assert int(env["VAE_PORT"]) == port and env["VAE_HOST"] == "0.0.0.0"
     ports = {item.get("name", item["containerPort"]): item["containerPort"] for item in container["ports"]}
     assert port in ports.values()
+    assert ports[grpc_port_name] == int(env["VAE_GRPC_PORT"]) != port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         check = container[probe]["httpGet"]
         assert check["path"] in routes, (probe, check["path"])
@@ -126,10 +127,15 @@ def test_the_deployment_runs_the_pod_as_clusters_do_on_what_the_image_serves(ren
     deployment = by_kind(rendered["overlays/production"], "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    pod_checks(pod, container, int(facts["EXPOSE"]))
+    pod_checks(pod, container, int(facts["EXPOSE"]), "grpc")
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["VAE_MODEL_REPOSITORY"] == facts["VAE_MODEL_REPOSITORY"]  # the models in the image
-    assert env["VAE_PORT"] == facts["VAE_PORT"]
+    assert env["VAE_PORT"] == facts["VAE_PORT"] and env["VAE_GRPC_PORT"] == facts["VAE_GRPC_PORT"]
+    service = by_kind(rendered["overlays/production"], "Service")
+    assert {port["targetPort"]: port.get("appProtocol") for port in service["spec"]["ports"]} == {
+        "http": None,
+        "grpc": "kubernetes.io/h2c",
+    }
     keys = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"] if "valueFrom" in item}
     assert keys == {  # the scraper's token is the one the ServiceMonitor sends
         "VAE_API_KEY": {"name": "vae-service-keys", "key": "api-key", "optional": True},
@@ -158,7 +164,7 @@ def test_the_inference_service_validates_against_kserve_and_kubernetes(rendered)
     kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
     (container,) = predictor["containers"]
     assert container["name"] == "kserve-container"
-    pod_checks(predictor, container, 8080)
+    pod_checks(predictor, container, 8080, "h2c")
     assert {container["readinessProbe"]["httpGet"]["path"], container["livenessProbe"]["httpGet"]["path"]} == {
         "/v2/health/ready",
         "/v2/health/live",

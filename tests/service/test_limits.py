@@ -9,6 +9,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
+from service.core.admission import InFlight
 from service.http.middleware import Intake
 from service.http.problems import Problem
 from service.settings import Settings
@@ -77,7 +78,7 @@ async def route(scope, receive, send) -> None:
 
 def intake(**settings) -> Intake:
     limits = {"max_body_bytes": LIMIT, "max_in_flight": 2, "request_timeout_s": 0.2} | settings
-    return Intake(route, Settings(**limits), lambda scope: scope["path"])
+    return Intake(route, Settings(**limits), lambda scope: scope["path"], InFlight(limits["max_in_flight"]))
 
 
 def scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict:
@@ -177,7 +178,7 @@ def test_requests_that_end_leave_room_for_the_next():
     for _ in range(3):  # each one's slot is given back, refused or served, and the count never drifts
         assert call(gate, [b"x" * 3], length(3)).status == 200
         assert call(gate, [b"x" * (LIMIT + 1)], CHUNKED).status == 413
-    assert gate.in_flight == 0
+    assert gate.in_flight.count == 0
 
 
 def test_probes_and_metrics_answer_beyond_the_in_flight_limit():

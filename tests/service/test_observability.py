@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 from harness.bodies import png
 from harness.server import metric
 from service.core.served import ASSESSMENT
-from service.http.logs import RequestLog
+from service.logs import RequestLog
 from tests.service.conftest import assert_problem
 from tests.service.imaging import digit_on_paper
 
@@ -130,7 +130,7 @@ def test_data_plane_requests_are_counted_by_their_route_template(client):
 
 
 def test_log_lines_carry_no_terminal_colours():
-    from service.http.logs import JSONFormatter
+    from service.logs import JSONFormatter
 
     record = logging.makeLogRecord({"msg": "Started", "color_message": "\x1b[32mStarted\x1b[0m"})
     assert "\x1b" not in JSONFormatter().format(record) and "color_message" not in JSONFormatter().format(record)

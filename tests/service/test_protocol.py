@@ -140,7 +140,7 @@ def test_encoder_refuses_pixels_outside_the_unit_interval_and_non_finite_values(
     [
         (8, b"\0" * 8, "99999", "Inference-Header-Content-Length is '99999'"),
         (8, b"\0" * 12, None, "4 bytes after the JSON header belong to no input"),
-        (12, b"\0" * 12, None, "is 8 bytes, but binary_data_size is 12"),
+        (12, b"\0" * 12, None, "is 8 bytes, but its raw data is 12 bytes"),
         (16, b"\0" * 8, None, "binary_data_size 16 runs past the body's end"),
     ],
 )

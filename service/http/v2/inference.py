@@ -5,14 +5,14 @@ from starlette.responses import Response
 
 from service.core.engine import NOT_READY
 from service.core.errors import Unavailable
-from service.core.protocol import Half, ProtocolError, resolve, served_names
+from service.core.protocol import SERVER_NAME, SERVER_VERSION, Half, ProtocolError, resolve, served_names
 from service.http.problems import PROTOCOL_STATUS
 from service.http.responses import JSONResponse
 from service.http.routing import Call, OpaqueBody, PathParameter, Route
 from service.http.v2.wire import HEADER_LENGTH, encode_response, parse_request
 
 TAGS = ("open inference protocol (v2)",)
-SERVER = {"name": "vae-service", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository"]}
+SERVER = {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": ["binary_tensor_data", "model_repository"]}
 PATH_DOCS = {
     "model_name": PathParameter("`{vae}-encoder` or `{vae}-decoder`.", "mnist-encoder"),
     "model_version": PathParameter("The content digest GET /v2/models/{model_name} lists."),
@@ -75,13 +75,8 @@ async def infer(call: Call) -> Response:
     ):
         if given is not None and given != served:
             raise ProtocolError(f"the request's {field} is {given!r}, but it was sent to {served!r}")
-    known = half.signature()[1]
     requested = parsed.outputs or []
-    for output in requested:
-        if output.name not in known:
-            raise ProtocolError(
-                f"unexpected inference output '{output.name}' for model '{half.name}'; it has {', '.join(known)}"
-            )
+    half.check_outputs([output.name for output in requested])
     outputs = await half.infer(parsed.inputs, call.engine)
     if requested:
         chosen = [(output.name, outputs[output.name]) for output in requested]

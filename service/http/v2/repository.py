@@ -10,8 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contract.validation import dotted, first_error
-from service.core.errors import ModelError
-from service.core.protocol import ProtocolError, folder_of, halves_of, repository_index
+from service.core.protocol import ProtocolError, halves_of, load_folder, repository_index, unload_folder
 from service.http.problems import PROTOCOL_STATUS
 from service.http.responses import JSONResponse
 from service.http.routing import Call, OpaqueBody, PathParameter, Route
@@ -71,12 +70,7 @@ async def load(call: Call) -> Response:
     parsed = await _body(call.request, LoadRequest)
     if parsed.parameters:
         raise ProtocolError(f"load parameters are not supported (got {', '.join(parsed.parameters)}); send none")
-    models = call.engine.repository()
-    folder = folder_of(models, call.path["model_name"])
-    try:
-        await models.load(folder)
-    except ModelError as error:
-        raise ProtocolError(f"failed to load '{call.path['model_name']}': {error}") from None
+    folder = await load_folder(call.engine.repository(), call.path["model_name"])
     return JSONResponse({"folder": folder, "loaded": halves_of(folder)})
 
 
@@ -84,9 +78,7 @@ async def unload(call: Call) -> Response:
     """Unloads a folder's two halves; the default model's is refused (409), as the unprefixed routes
     and readiness stand on it."""
     await _body(call.request, UnloadRequest)
-    models = call.engine.repository()
-    folder = folder_of(models, call.path["model_name"])
-    await models.unload(folder)
+    folder = await unload_folder(call.engine.repository(), call.path["model_name"])
     return JSONResponse({"folder": folder, "unloaded": halves_of(folder)})
 
 

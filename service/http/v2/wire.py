@@ -2,8 +2,6 @@
 or nested), and the binary tensor data extension, where the JSON header is followed by the raw
 tensors and `Inference-Header-Content-Length` says where the JSON ends."""
 
-import math
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,26 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from contract.validation import first_error
 from service.core.errors import counted
-from service.core.protocol import BYTES, ProtocolError, Tensor
+from service.core.protocol import BYTES, NUMPY_TYPES, ProtocolError, Tensor, element_count, raw_tensor
 
 HEADER_LENGTH = "inference-header-content-length"
 BINARY_MEDIA_TYPE = "application/octet-stream"
-
-NUMPY_TYPES = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-    "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32),
-    "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16),
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-}
-DATATYPES = (*NUMPY_TYPES, BYTES)
 
 
 class InputParameters(BaseModel):
@@ -95,21 +77,6 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[: int(header_length)], body[int(header_length) :]
 
 
-def _bytes_elements(raw: bytes, name: str) -> list[bytes]:
-    """BYTES in binary form: each element is its length (4 bytes, little-endian) then its bytes."""
-    elements, offset = [], 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise ProtocolError(f"input '{name}': BYTES data ends inside an element's 4-byte length")
-        (size,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        if offset + size > len(raw):
-            raise ProtocolError(f"input '{name}': a BYTES element of {size} bytes runs past the data's end")
-        elements.append(raw[offset : offset + size])
-        offset += size
-    return elements
-
-
 def _flattened(data: object) -> list:
     if not isinstance(data, list):
         return [data]
@@ -134,23 +101,6 @@ def _json_tensor(spec: RequestInput, count: int) -> np.ndarray | list[str]:
     return array.reshape(spec.shape)
 
 
-def _binary_tensor(spec: RequestInput, raw: bytes, count: int) -> np.ndarray | list[bytes]:
-    if spec.datatype == BYTES:
-        elements = _bytes_elements(raw, spec.name)
-        if len(elements) != count:
-            raise ProtocolError(
-                f"input '{spec.name}': shape {spec.shape} holds {count} elements, but the data has {len(elements)}"
-            )
-        return elements
-    dtype = NUMPY_TYPES[spec.datatype]
-    if len(raw) != count * dtype.itemsize:
-        raise ProtocolError(
-            f"input '{spec.name}': shape {spec.shape} of {spec.datatype} is {count * dtype.itemsize} bytes, "
-            f"but binary_data_size is {len(raw)}"
-        )
-    return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(spec.shape)
-
-
 def parse_request(body: bytes, header_length: str | None) -> Request:
     header, binary = _split(body, header_length)
     try:
@@ -159,17 +109,13 @@ def parse_request(body: bytes, header_length: str | None) -> Request:
         raise ProtocolError(f"not an inference request: {first_error(error)}") from None
     tensors, offset = [], 0
     for spec in message.inputs:
-        if spec.datatype not in DATATYPES:
-            known = ", ".join(DATATYPES)
-            raise ProtocolError(f"input '{spec.name}': unknown datatype {spec.datatype!r}; one of {known}")
-        if any(size < 0 for size in spec.shape):
-            raise ProtocolError(f"input '{spec.name}': shape {spec.shape} has a negative dimension")
-        count = math.prod(spec.shape)
+        shape = tuple(spec.shape)
+        count = element_count(spec.name, spec.datatype, shape)
         size = spec.parameters.binary_data_size
         if size is None:
             if spec.data is None:
                 raise ProtocolError(f"input '{spec.name}' has neither data nor parameters.binary_data_size")
-            values = _json_tensor(spec, count)
+            tensors.append(Tensor(spec.name, spec.datatype, shape, _json_tensor(spec, count)))
         else:
             if spec.data is not None:
                 raise ProtocolError(f"input '{spec.name}' has both data and parameters.binary_data_size; send one")
@@ -178,9 +124,8 @@ def parse_request(body: bytes, header_length: str | None) -> Request:
                     f"input '{spec.name}': binary_data_size {size} runs past the body's end "
                     f"({len(binary) - offset} bytes left after the JSON header)"
                 )
-            values = _binary_tensor(spec, binary[offset : offset + size], count)
+            tensors.append(raw_tensor(spec.name, spec.datatype, shape, binary[offset : offset + size]))
             offset += size
-        tensors.append(Tensor(spec.name, spec.datatype, tuple(spec.shape), values))
     if offset != len(binary):
         raise ProtocolError(
             f"{len(binary) - offset} bytes after the JSON header belong to no input; "
