@@ -131,7 +131,9 @@ def create_bare_work_app():
         }
 
     async def encode(body: bytes) -> tuple[bytes, bytes]:
-        images = await model_inputs([Upload(None, body)], Invert.auto, model.recipe, settings.max_pixels, None, False)
+        images = (
+            await model_inputs([Upload(None, body)], Invert.auto, model.recipe, settings.max_pixels, None, False)
+        ).images
         answer = {"model_id": model.id, **encoding(await inference.assess(images), 0)}
         return b"application/json", orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 

@@ -9,7 +9,9 @@ variants take the same digit as an FP32 tensor in JSON). The peers run in their 
 (benchmarks/peers) with the service's PNG decode (libspng) and the same ONNX file:
 - LitServe, max batch 1 and max batch 8 (batch timeout 1 ms);
 - BentoML 1.4, one worker;
-- MLServer, adaptive batching (max batch 8, 1 ms), against the service's v2 route;
+- MLServer, adaptive batching (max batch 8, 1 ms), against the service's v2 route, over REST and
+  over gRPC (the same digit as raw_input_contents; h2load drives one HTTP/2 connection, as a gRPC
+  channel is, with 1, 8 or 64 streams in flight where wrk opens that many connections);
 and the service itself with model calls that never wait for more requests (VAE_BATCH_WAIT_MS=0),
 and two ceilings under the same uvicorn: the bare ASGI no-op (reads the body, answers as many bytes
 as the service) and the FastAPI no-op; and the naive path (multipart -> Pillow -> torch eager).
@@ -27,32 +29,48 @@ import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 
-from benchmarks.load import Load, Result, run_wrk
+from benchmarks.load import Load, Result, grpc_call, run_h2load, run_wrk
 from benchmarks.peers.environments import bin_of, version_of
 from benchmarks.serving import BASELINE_COMMAND, LOAD_CORE, ROOT, SERVER_CORE, batch_totals
 from harness.bodies import MULTIPART_TYPE, multipart, png
 from harness.server import free_port, launched
+from service.grpc import inference_pb2 as pb
 from training.data import load_dataset
 
 PEERS = ROOT / "benchmarks" / "peers"
 
 
+def _grpc_answers(target: str, load: Load) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            channel.unary_unary(load.path)(load.body[5:], timeout=5)  # the message, as grpcio frames it itself
+        except grpc.RpcError as error:
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return False  # not listening yet
+            raise RuntimeError(f"{load.path} refused the benchmark's call: {error.details()}") from None
+    return True
+
+
 @contextmanager
 def running(command: list, load: Load, env: dict, log: Path | None):
-    """The variant on SERVER_CORE and free ports, once a real request succeeds: yields (url, pid)."""
-    port = free_port()
-    env = {key: value.format(port=port, grpc=free_port()) for key, value in env.items()}
-    url = f"http://127.0.0.1:{port}"
+    """The variant on SERVER_CORE and free ports, once a real request succeeds: yields (url, pid), the
+    url of its gRPC port for a gRPC load."""
+    ports = {"port": free_port(), "grpc": free_port()}
+    env = {key: value.format(**ports) for key, value in env.items()}
+    url = f"http://127.0.0.1:{ports['grpc' if load.grpc else 'port']}"
 
     def answers(_process) -> bool:
+        if load.grpc:
+            return _grpc_answers(url.removeprefix("http://"), load)
         return httpx.request(load.method, url + load.path, content=load.body, headers=dict(load.headers)).is_success
 
     with ExitStack() as stack:
         output = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
-        command = [str(part).format(port=port) for part in command]
+        command = [str(part).format(**ports) for part in command]
         environment = {"PYTHONPATH": str(ROOT), **env}
         cwd = environment["PYTHONPATH"]  # python -m looks in the working directory first
         process = stack.enter_context(
@@ -76,6 +94,12 @@ def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tupl
     upload = (("Content-Type", MULTIPART_TYPE),)
     tensor = {"name": "image", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": pixels.reshape(-1).tolist()}
     infer = json.dumps({"inputs": [tensor]}).encode()
+
+    def grpc_infer(model: str) -> Load:
+        request = pb.ModelInferRequest(model_name=model, raw_input_contents=[pixels.astype("<f4").tobytes()])
+        request.inputs.add(name="image", datatype="FP32", shape=pixels.shape)
+        return grpc_call("/inference.GRPCInferenceService/ModelInfer", request.SerializeToString())
+
     as_json = (("Content-Type", "application/json"),)
     service = [sys.executable, "-m", "service", "--port", "{port}"]
     baseline = [*BASELINE_COMMAND, "--port", "{port}"]
@@ -96,9 +120,15 @@ def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tupl
         "BentoML": (bentoml, Load("POST", "/encode", form, upload), {}),
         "service, decode": (service, Load("POST", "/decode", b'{"z": [0.25, -0.5]}', as_json), {}),
         "service, v2": (service, Load("POST", "/v2/models/mnist-encoder/infer", infer, as_json), {}),
+        "service, v2 gRPC": ([*service, "--grpc-port", "{grpc}"], grpc_infer("mnist-encoder"), {}),
         "MLServer, v2": (
             mlserver,
             Load("POST", "/v2/models/encoder/infer", infer, as_json),
+            {"MLSERVER_HTTP_PORT": "{port}", "MLSERVER_GRPC_PORT": "{grpc}"},
+        ),
+        "MLServer, v2 gRPC": (
+            mlserver,
+            grpc_infer("encoder"),
             {"MLSERVER_HTTP_PORT": "{port}", "MLSERVER_GRPC_PORT": "{grpc}"},
         ),
     }
@@ -161,14 +191,16 @@ def main() -> None:
             for name, (command, load, env) in list(every.items())[:: -1 if round_ % 2 else 1]:
                 log = scratch / "service.log" if name.startswith("service") else None  # as deployed: logs to a file
                 with running(command, load, env, log) as (url, pid):
-                    run_wrk(
+                    drive = run_h2load if load.grpc else run_wrk
+                    drive(
                         url, load, 8, 1, pid, LOAD_CORE
                     )  # warm-up, not counted: first requests are slow in some peers
+                    metrics_url = url if not load.grpc else None  # the gRPC port has no /metrics
                     for conns in connections:
-                        before = batch_totals(url) if name.startswith("service") else None
-                        runs.setdefault((name, conns), []).append(run_wrk(url, load, conns, seconds, pid, LOAD_CORE))
+                        before = batch_totals(metrics_url) if metrics_url and name.startswith("service") else None
+                        runs.setdefault((name, conns), []).append(drive(url, load, conns, seconds, pid, LOAD_CORE))
                         if before:
-                            after = batch_totals(url)
+                            after = batch_totals(metrics_url)
                             if after[1] > before[1]:  # the v2 route's calls are the encoder's alone
                                 batches.setdefault((name, conns), []).append(
                                     (after[0] - before[0]) / (after[1] - before[1])

@@ -1,4 +1,5 @@
-"""Driving a server with wrk (a real HTTP load generator, in its own process and core)."""
+"""Driving a server with wrk (HTTP/1.1) or h2load (HTTP/2, for gRPC): real load generators, in their
+own process and core."""
 
 import re
 import resource
@@ -21,12 +22,23 @@ f:close()
 
 @dataclass(frozen=True)
 class Load:
-    """One kind of request: method, path, body and headers."""
+    """One kind of request: method, path, body and headers; over gRPC, the path is the method's and
+    the body the framed message (grpc_call makes one)."""
 
     method: str
     path: str
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    grpc: bool = False
+
+
+GRPC_HEADERS = (("content-type", "application/grpc"), ("te", "trailers"))
+
+
+def grpc_call(method: str, message: bytes) -> Load:
+    """A unary gRPC call as HTTP/2 carries it: the message after a 5-byte prefix (not compressed, its
+    length), POSTed to /{service}/{method} with gRPC's headers."""
+    return Load("POST", method, b"\0" + len(message).to_bytes(4, "big") + message, GRPC_HEADERS, grpc=True)
 
 
 @dataclass(frozen=True)
@@ -93,5 +105,36 @@ def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: 
         p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)),
         cpu_us_per_request=cpu / max(total, 1) * 1e6,
         errors=errors,
+        load_cores=load_cpu / seconds,
+    )
+
+
+def run_h2load(url: str, load: Load, streams: int, seconds: float, server_pid: int, core: str) -> Result:
+    """h2load over one HTTP/2 connection (as a gRPC channel is) with `streams` calls in flight. It
+    counts HTTP statuses only: a gRPC error is a 200 with a grpc-status trailer, so check the call
+    answers before measuring."""
+    with tempfile.TemporaryDirectory() as folder:
+        body, log = Path(folder) / "body", Path(folder) / "log"
+        body.write_bytes(load.body)
+        headers = [option for name, value in load.headers for option in ("-H", f"{name}: {value}")]
+        before = _cpu_seconds(server_pid)
+        load_before = _children_cpu_seconds()
+        output = subprocess.run(
+            ["taskset", "-c", core, "h2load", "-c1", f"-m{streams}", f"-D{seconds}", "-d", str(body), *headers,
+             "--log-file", str(log), url + load.path],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        cpu = _cpu_seconds(server_pid) - before
+        load_cpu = _children_cpu_seconds() - load_before
+        durations = sorted(int(line.split()[2]) / 1000 for line in log.read_text().splitlines())
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored, "
+                     r"(\d+) timeout", output)  # fmt: skip
+    total = int(done.group(1))
+    return Result(
+        requests_per_second=float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output).group(1)),
+        p50_ms=durations[len(durations) // 2],
+        p99_ms=durations[min(len(durations) - 1, len(durations) * 99 // 100)],
+        cpu_us_per_request=cpu / max(total, 1) * 1e6,
+        errors=sum(int(done.group(group)) for group in (2, 3, 4)),
         load_cores=load_cpu / seconds,
     )

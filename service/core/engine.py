@@ -13,6 +13,7 @@ import numpy as np
 
 from service.core.admission import InFlight
 from service.core.errors import Refused, Unavailable
+from service.core.metrics import INVERTED, PICTURES
 from service.core.pictures import Invert, Upload, model_inputs
 from service.core.repository import ModelRepository
 from service.core.served import Assessment, ServedModel
@@ -87,9 +88,20 @@ class Engine:
     async def model_inputs(
         self, served: ServedModel, uploads: list[Upload], invert: Invert = Invert.auto, named: bool = False
     ) -> np.ndarray:
-        """The pictures as the model sees them, (N, 1, 28, 28), through the one picture pipeline."""
+        """The pictures as the model sees them, (N, 1, 28, 28), through the one picture pipeline; counted
+        by what the pipeline did with them."""
         recipe = served.model.recipe
-        return await model_inputs(uploads, invert, recipe, self.settings.max_pixels, self.pictures, named)
+        try:
+            prepared = await model_inputs(uploads, invert, recipe, self.settings.max_pixels, self.pictures, named)
+        except Refused:
+            PICTURES.labels(served.name, "rejected").inc()
+            raise
+        PICTURES.labels(served.name, "as_sent").inc(len(uploads) - prepared.framed)
+        if prepared.framed:
+            PICTURES.labels(served.name, "framed").inc(prepared.framed)
+        if prepared.inverted:
+            INVERTED.labels(served.name).inc(prepared.inverted)
+        return prepared.images
 
     async def encode(
         self, served: ServedModel, uploads: list[Upload], invert: Invert = Invert.auto, named: bool = False

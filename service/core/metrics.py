@@ -20,3 +20,22 @@ BATCH_SIZE = Histogram(
 )
 IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being handled.")
 REJECTED = Counter("vae_rejections_total", "Requests refused before reaching a route.", ["reason"])
+# What the inputs are like, per model: a change in these is a change in the inputs (a new scanner, a
+# new app, the wrong model) before users notice it (README, "Metrics").
+PICTURES = Counter(
+    "vae_pictures_total",
+    "Uploaded pictures by what the picture pipeline did: taken as sent (training form), framed by the recipe, "
+    "or rejected.",
+    ["model", "outcome"],
+)
+INVERTED = Counter("vae_pictures_inverted_total", "Uploaded pictures inverted (dark ink on light paper).", ["model"])
+NOVELTY = Histogram(
+    "vae_novelty_percentile",
+    "Novelty percentile of each encoded picture among the model's own test images (uniform on its own kind).",
+    ["model"],
+    buckets=(1, 5, 10, 25, 50, 75, 90, 100),
+)
+UNFAMILIAR_PERCENTILE = 1  # the README's threshold for "not a picture this model knows"
+UNFAMILIAR = Counter(
+    "vae_unfamiliar_encodings_total", "Encoded pictures below novelty percentile 1: unlike the model's own.", ["model"]
+)

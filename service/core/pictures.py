@@ -207,25 +207,28 @@ _BORDER = _border_weights()
 _BORDER_COUNT = _BORDER.sum()  # the border's sum over this is its mean intensity
 
 
-def training_form(pictures: np.ndarray, sized: np.ndarray, invert: Invert, recipe: Recipe) -> np.ndarray:
+def training_form(
+    pictures: np.ndarray, sized: np.ndarray, invert: Invert, recipe: Recipe
+) -> tuple[np.ndarray, np.ndarray]:
     """Which of the pictures (N, 28, 28), those of them that are 28x28 (sized) as decoded, are in
     training form: white ink on a black background once their polarity is taken, as the training
-    images are. Those are inverted in place where their polarity says so; the others are left as
-    they are, to be framed by the recipe (a digit on grey paper is not an MNIST image).
+    images are, and which of those were inverted. They are inverted in place where their polarity
+    says so; the others are left as they are, to be framed by the recipe (a digit on grey paper is
+    not an MNIST image).
 
     A picture in training form has a border of background only, so a light border means dark ink:
     the cheap test keeps the most common upload fast, and runs once for the whole batch. The border
     is summed in float64, which holds the products and sums of 8- and 16-bit intensities exactly,
     in any order: a picture gets the same input alone or in a batch."""
     if not sized.any():
-        return sized
+        return sized, sized
     border = pictures.reshape(len(pictures), -1) @ _BORDER  # exact: integer weights, float64 sums
     flip = border > 0.5 * _BORDER_COUNT if invert is Invert.auto else np.full(len(sized), invert is Invert.yes)
     background = np.where(flip, _BORDER_COUNT - border, border)
     in_form = sized & (background <= RECIPES[recipe].border_up_to * _BORDER_COUNT)
     if np.count_nonzero(flip := flip & in_form):
         np.subtract(1.0, pictures, out=pictures, where=flip[:, None, None])
-    return in_form
+    return in_form, flip
 
 
 SMALL_SIDE = 4 * SIDE  # pictures smaller than this are enlarged before their framing
@@ -242,13 +245,17 @@ def _enlarged(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image), 0, 1)
 
 
-def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool = False) -> np.ndarray:
-    """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe."""
-    if invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels)):
+def framed_input(
+    pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool = False
+) -> tuple[np.ndarray, bool]:
+    """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe, and
+    whether it was inverted."""
+    inverted = invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels))
+    if inverted:
         pixels = 1.0 - pixels
     pixels = _enlarged(pixels)
     try:
-        return RECIPES[recipe].frame(pixels)
+        return RECIPES[recipe].frame(pixels), inverted
     except NoInk as error:
         if transparent:
             raise InvalidInput(
@@ -287,13 +294,20 @@ def png_bytes(pixels: np.ndarray, upscale: int = 1) -> bytes:
     )
 
 
+class ModelInputs(NamedTuple):
+    images: np.ndarray  # (N, 1, 28, 28)
+    framed: int  # how many went through the recipe, not being in training form
+    inverted: int  # how many were inverted, framed or not
+
+
 async def model_inputs(
     uploads: list[Upload], invert: Invert, recipe: Recipe, max_pixels: int, pool: Executor | None, named: bool
-) -> np.ndarray:
-    """The model input (N, 1, 28, 28) of each upload. Pictures in training form are decoded where
-    this runs and take their polarity together; other small pictures are framed here too, where the
-    hop to a thread would cost more than the work; larger ones in the pool, if one is given, so
-    that decoding a photo never holds up other requests. With named, a refusal names the file."""
+) -> ModelInputs:
+    """The model input (N, 1, 28, 28) of each upload, and how many were framed and inverted.
+    Pictures in training form are decoded where this runs and take their polarity together; other
+    small pictures are framed here too, where the hop to a thread would cost more than the work;
+    larger ones in the pool, if one is given, so that decoding a photo never holds up other
+    requests. With named, a refusal names the file."""
 
     def on_file(index: int, step: Callable[..., Result], *arguments: object) -> Result:
         try:
@@ -303,7 +317,7 @@ async def model_inputs(
                 raise
             raise type(error)(f"file {index} ({uploads[index].filename!r}): {error.detail}") from None
 
-    def framed(image: Image.Image | GreyPNG) -> np.ndarray:
+    def framed(image: Image.Image | GreyPNG) -> tuple[np.ndarray, bool]:
         return framed_input(grey_pixels(image), invert, recipe, is_transparent(image))
 
     images = [on_file(index, open_image, upload.data, max_pixels) for index, upload in enumerate(uploads)]
@@ -320,18 +334,23 @@ async def model_inputs(
         intensities(pictures, out=pictures)
     elif any(coded):
         pictures[coded] = intensities(pictures[coded])
-    in_form = training_form(pictures, np.array(sized), invert, recipe)
+    in_form, flipped = training_form(pictures, np.array(sized), invert, recipe)
     others = [index for index, form in enumerate(in_form) if not form]
+    if not others:
+        return ModelInputs(pictures[:, None], 0, int(np.count_nonzero(flipped)))
     if pool is None or all(images[index].width * images[index].height <= INLINE_PIXELS for index in others):
-        for index in others:
-            pictures[index] = on_file(index, framed, images[index])
+        framings = [on_file(index, framed, images[index]) for index in others]
     else:
         loop = asyncio.get_running_loop()
-        framings = (loop.run_in_executor(pool, on_file, index, framed, images[index]) for index in others)
-        pictures[others] = await asyncio.gather(*framings)
-    return pictures[:, None]
+        framings = await asyncio.gather(
+            *(loop.run_in_executor(pool, on_file, index, framed, images[index]) for index in others)
+        )
+    for index, (frame, _) in zip(others, framings, strict=True):
+        pictures[index] = frame
+    inverted = int(np.count_nonzero(flipped)) + sum(inverted for _, inverted in framings)
+    return ModelInputs(pictures[:, None], len(others), inverted)
 
 
 def prepare(data: bytes, invert: Invert, recipe: Recipe, max_pixels: int = 25_000_000) -> np.ndarray:
     """One picture's bytes -> its model input (1, 28, 28), as a request's: model_inputs, run here."""
-    return asyncio.run(model_inputs([Upload(None, data)], invert, recipe, max_pixels, None, named=False))[0]
+    return asyncio.run(model_inputs([Upload(None, data)], invert, recipe, max_pixels, None, named=False)).images[0]

@@ -9,6 +9,7 @@ import numpy as np
 
 from service.core.batcher import Batcher
 from service.core.errors import InvalidInput, counted
+from service.core.metrics import NOVELTY, UNFAMILIAR, UNFAMILIAR_PERCENTILE
 from service.core.verified import Novelty, VerifiedModel
 
 ASSESSMENT = "encoder+decoder"  # the graphs label of /encode's calls: both graphs, one batch
@@ -58,6 +59,11 @@ class ServedModel:
     async def assess(self, images: np.ndarray) -> Assessment:
         """mu and sigma of Q(Z|x) for each image, its reconstruction and its novelty score."""
         mu, sigma, means, elbo, percentile = await self._assess(images)
+        novelty = NOVELTY.labels(self.name)
+        for value in percentile.tolist():
+            novelty.observe(value)
+        if unfamiliar := int(np.count_nonzero(percentile < UNFAMILIAR_PERCENTILE)):
+            UNFAMILIAR.labels(self.name).inc(unfamiliar)
         return Assessment(mu, sigma, means, Novelty(elbo, percentile))
 
     def _vector(self, name: str, values: list[float]) -> np.ndarray:

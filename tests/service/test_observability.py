@@ -5,6 +5,7 @@ import json
 import logging
 import os
 
+import numpy as np
 import pytest
 from starlette.staticfiles import StaticFiles
 
@@ -12,8 +13,10 @@ from harness.bodies import png
 from harness.server import metric
 from service.core.served import ASSESSMENT
 from service.logs import RequestLog
-from tests.service.conftest import assert_problem
+from service.settings import Settings
+from tests.service.conftest import assert_problem, served_by
 from tests.service.imaging import digit_on_paper
+from training.data import load_dataset
 
 
 def request_lines(capfd) -> list[dict]:
@@ -134,3 +137,35 @@ def test_log_lines_carry_no_terminal_colours():
 
     record = logging.makeLogRecord({"msg": "Started", "color_message": "\x1b[32mStarted\x1b[0m"})
     assert "\x1b" not in JSONFormatter().format(record) and "color_message" not in JSONFormatter().format(record)
+
+
+def test_drift_metrics_count_what_the_pipeline_did_and_how_familiar_the_encodings_were(sample_data_dir):
+    """Real MNIST digits as sent, a square of noise in training form (no digit the model knows), a
+    dark digit on light paper (framed and inverted) and a blank page (rejected), on the bundled mnist
+    model."""
+    digits = load_dataset(sample_data_dir).test.images[:8]
+    noise = np.zeros((28, 28), np.uint8)
+    noise[4:24, 4:24] = np.random.default_rng(0).integers(0, 256, (20, 20))
+    as_png = {"Content-Type": "image/png"}
+    with served_by(Settings()) as client:
+        before = client.get("/metrics").text
+        answers = [client.post("/models/mnist/encode", content=png(digit), headers=as_png) for digit in digits]
+        answers += [client.post("/models/mnist/encode", content=png(picture), headers=as_png)
+                    for picture in (noise, digit_on_paper())]  # fmt: skip
+        blank = client.post("/models/mnist/encode", content=png(np.full((40, 40), 255, np.uint8)), headers=as_png)
+        after = client.get("/metrics").text
+    assert blank.status_code == 422 and all(answer.status_code == 200 for answer in answers)
+
+    def delta(name: str, **labels: str) -> float:
+        return metric(after, name, model="mnist", **labels) - metric(before, name, model="mnist", **labels)
+
+    assert delta("vae_pictures_total", outcome="as_sent") == 9
+    assert delta("vae_pictures_total", outcome="framed") == 1
+    assert delta("vae_pictures_total", outcome="rejected") == 1
+    assert delta("vae_pictures_inverted_total") == 1
+    percentiles = [answer.json()["novelty"]["percentile"] for answer in answers]
+    assert percentiles[8] < 1 and sorted(percentiles[:8])[1] > 1  # noise unlike any digit; digits like theirs
+    assert delta("vae_novelty_percentile_count") == 10
+    assert delta("vae_novelty_percentile_sum") == pytest.approx(sum(percentiles), abs=0.01)
+    assert delta("vae_novelty_percentile_bucket", le="1.0") == sum(value <= 1 for value in percentiles)
+    assert delta("vae_unfamiliar_encodings_total") == sum(value < 1 for value in percentiles)
