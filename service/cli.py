@@ -5,6 +5,8 @@ import os
 import signal
 import socket
 import sys
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import uvicorn
@@ -12,6 +14,7 @@ from pydantic import ValidationError
 
 from service import logs
 from service.core.errors import ModelError
+from service.core.metrics import MULTIPROCESS_DIR
 from service.core.repository import ModelRepository
 from service.serve import SHUTDOWN_GRACE_SECONDS
 from service.settings import Settings
@@ -69,14 +72,18 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update({f"VAE_{key.upper()}": str(value) for key, value in overrides.items()})
     # uvicorn drains on SIGTERM, then re-raises it under the handler it found: make that a clean exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        "service.serve:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=logs.configure(settings.log_level),
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-    )
+    with ExitStack() as stack:
+        if settings.workers > 1 and not os.environ.get(MULTIPROCESS_DIR):
+            # The workers keep their metrics in files there, and a scrape sums them (core/metrics.py).
+            os.environ[MULTIPROCESS_DIR] = stack.enter_context(tempfile.TemporaryDirectory(prefix="vae-metrics-"))
+        uvicorn.run(
+            "service.serve:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=logs.configure(settings.log_level),
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )

@@ -12,11 +12,18 @@ class InFlight:
     def __init__(self, limit: int):
         self.limit = limit
         self.count = 0
-        IN_FLIGHT.set_function(lambda: self.count)  # read when scraped, not updated per request
 
     @property
     def full(self) -> bool:
         return self.count >= self.limit
+
+    def enter(self) -> None:
+        self.count += 1
+        IN_FLIGHT.inc()
+
+    def leave(self) -> None:
+        self.count -= 1
+        IN_FLIGHT.dec()
 
 
 def bearer_token(value: bytes) -> bytes:

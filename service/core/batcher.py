@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from service.core.metrics import BATCH_SIZE, INFERENCE
+from service.core.metrics import BATCH_SIZE, CANCELLED, INFERENCE, QUEUED
 
 Outputs = tuple[np.ndarray, ...]
 
@@ -28,6 +28,8 @@ class Batcher:
     def __init__(self, model: str, graph: str, run: Callable[[np.ndarray], Outputs], max_batch: int, max_wait_s: float):
         self._seconds = INFERENCE.labels(model, graph)  # the labelled series, looked up once
         self._batch_sizes = BATCH_SIZE.labels(model, graph)
+        self._cancelled = CANCELLED.labels(model, graph)
+        self._queued = QUEUED.labels(model, graph)
         self._run = run
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
@@ -43,6 +45,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((inputs, future))
+        self._queued.inc(len(inputs))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -70,6 +73,7 @@ class Batcher:
             inputs, future = self._pending.pop(0)
             batch.append((inputs, future))
             rows += len(inputs)
+        self._queued.dec(rows)
         self._alone_calls_left = PROBE_EVERY - 1 if len(batch) == 1 and not self._pending else 0
         self._run_batch(batch)
         if self._pending:
@@ -79,6 +83,8 @@ class Batcher:
 
     def _run_batch(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
         live = [(inputs, future) for inputs, future in batch if not future.done()]  # skip cancelled callers
+        if len(live) < len(batch):
+            self._cancelled.inc(len(batch) - len(live))
         if not live:
             return
         try:

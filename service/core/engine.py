@@ -13,7 +13,7 @@ import numpy as np
 
 from service.core.admission import InFlight
 from service.core.errors import Refused, Unavailable
-from service.core.metrics import INVERTED, PICTURES
+from service.core.metrics import INVERTED, PICTURES, worker_stopped
 from service.core.pictures import Invert, Upload, model_inputs
 from service.core.repository import ModelRepository
 from service.core.served import Assessment, ServedModel
@@ -61,6 +61,7 @@ class Engine:
         self.ready = False  # draining: probes see it at once
         if self.pictures is not None:
             self.pictures.shutdown()
+        worker_stopped()
 
     @classmethod
     @contextmanager

@@ -1,6 +1,28 @@
-"""Prometheus metrics of the service (per worker process)."""
+"""Prometheus metrics of the service. With several workers, `vae-serve` sets PROMETHEUS_MULTIPROC_DIR
+before they start: each worker then keeps its samples in files there (prometheus_client's
+multiprocess mode), and a scrape adds them up over the workers, whichever worker answers it."""
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def exposition() -> bytes:
+    """The text a scrape gets: this process's metrics, or with several workers the sum of all of theirs."""
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def worker_stopped() -> None:
+    """A stopping worker's gauges leave the sum (its counters and histograms stay counted)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        multiprocess.mark_process_dead(os.getpid())
+
 
 REQUESTS = Counter("vae_requests_total", "Requests answered.", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -18,7 +40,16 @@ INFERENCE = Histogram(
 BATCH_SIZE = Histogram(
     "vae_batch_size", "Images per model call.", ["model", "graph"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
 )
-IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being handled.")
+QUEUED = Gauge(
+    "vae_batch_queue", "Inputs waiting to join a model call.", ["model", "graph"], multiprocess_mode="livesum"
+)
+CANCELLED = Counter(
+    "vae_cancelled_total",
+    "Requests whose caller went away (closed connection, gRPC cancel or deadline) while they waited for a model "
+    "call: dropped from the batch, at no model call.",
+    ["model", "graph"],
+)
+IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being handled.", multiprocess_mode="livesum")
 REJECTED = Counter("vae_rejections_total", "Requests refused before reaching a route.", ["reason"])
 # What the inputs are like, per model: a change in these is a change in the inputs (a new scanner, a
 # new app, the wrong model) before users notice it (README, "Metrics").

@@ -147,7 +147,7 @@ class Servicer:
         if in_flight.full:
             REJECTED.labels("overloaded").inc()
             raise Denied(grpc.StatusCode.RESOURCE_EXHAUSTED, "service at capacity; retry shortly")
-        in_flight.count += 1
+        in_flight.enter()
         try:
             async with asyncio.timeout(self.timeout):
                 return await method(self, request)
@@ -157,7 +157,7 @@ class Servicer:
                 grpc.StatusCode.DEADLINE_EXCEEDED, f"request not completed within {self.timeout:g} s"
             ) from None
         finally:
-            in_flight.count -= 1
+            in_flight.leave()
 
     @staticmethod
     def _record(route: str, request_id: str, code: grpc.StatusCode, detail: str | None, seconds: float) -> None:

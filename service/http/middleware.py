@@ -94,8 +94,9 @@ class Intake:
     exception becomes a 500 problem without a stack trace on the wire. Before any route it is held
     to the limits: a body over the size limit is refused before it is read (413), a request beyond
     the in-flight limit gets 503 with Retry-After, and one that runs past the time limit, slow
-    uploads included, gets 408 while uploading and 504 after. The probes and /metrics are exempt,
-    so that they answer even when the service is full.
+    uploads included, gets 408 while uploading and 504 after. A request whose client leaves once its
+    body is in stops where it is (logged as 499): waiting for a model call, it is dropped from the
+    batch. The probes and /metrics are exempt, so that they answer even when the service is full.
 
     One layer for both jobs, not one per job as Starlette writes its own: every message of every
     request passes through each layer's wrappers of send and receive, and on the data plane two
@@ -141,9 +142,19 @@ class Intake:
             )
         received = 0
         body_complete = declared == "0" or (declared is None and _header(scope, b"transfer-encoding") is None)
+        task = asyncio.current_task()
+        watcher: asyncio.Task | None = None
+        gone = False
+
+        async def cancel_when_gone() -> None:
+            """Once the body is in, the next message says the client left, or that the response ended."""
+            nonlocal gone
+            if (await receive())["type"] == "http.disconnect" and not exchange.started:
+                gone = True
+                task.cancel()
 
         async def counted_receive() -> Message:
-            nonlocal received, body_complete
+            nonlocal received, body_complete, watcher
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -151,9 +162,11 @@ class Intake:
                 if received > self.max_body:
                     REJECTED.labels("body_too_large").inc()
                     raise Problem(413, f"request body over {self.max_body} bytes")
+                if body_complete and watcher is None:
+                    watcher = asyncio.get_running_loop().create_task(cancel_when_gone())
             return message
 
-        self.in_flight.count += 1
+        self.in_flight.enter()
         try:
             async with asyncio.timeout(self.timeout):
                 await self.app(scope, counted_receive, exchange.send)
@@ -162,8 +175,15 @@ class Intake:
             if not exchange.started:
                 status = 504 if body_complete else 408
                 await send_problem(exchange.send, scope, status, f"request not completed within {self.timeout:g} s")
+        except asyncio.CancelledError:
+            if not gone:  # the server is stopping
+                raise
+            task.uncancel()  # the client left: its request stops, and with it any wait for a model call
+            exchange.status = CLIENT_CLOSED
         finally:
-            self.in_flight.count -= 1
+            self.in_flight.leave()
+            if watcher is not None:
+                watcher.cancel()
 
     def _record(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
         requests, latency = _request_series(self.route_label(scope), scope["method"], exchange.status)

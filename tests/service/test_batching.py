@@ -4,6 +4,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from service.core.batcher import PROBE_EVERY, Batcher
 
@@ -133,6 +134,26 @@ def test_cancelled_callers_are_left_out_of_the_call():
 
     assert asyncio.run(scenario())[0].ravel().tolist() == [4]
     assert [batch.ravel().tolist() for batch in model.batches] == [[2]]
+
+
+def test_64_callers_that_leave_before_their_call_cost_no_model_call_and_are_counted():
+    model = Model()
+    batcher = Batcher("cancel-test", "encoder", model, max_batch=128, max_wait_s=0.05)  # not full: it waits
+    cancelled = REGISTRY.get_sample_value("vae_cancelled_total", {"model": "cancel-test", "graph": "encoder"}) or 0
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        callers = [loop.create_task(batcher(rows(index))) for index in range(64)]
+        await asyncio.sleep(0.01)  # all 64 queued, inside the batch wait
+        for caller in callers:
+            caller.cancel()
+        await asyncio.sleep(0.1)  # past the batch wait: the flush finds no one left
+        return [caller.cancelled() for caller in callers]
+
+    assert all(asyncio.run(scenario()))
+    assert model.batches == []
+    after = REGISTRY.get_sample_value("vae_cancelled_total", {"model": "cancel-test", "graph": "encoder"})
+    assert after - cancelled == 64
 
 
 def test_a_request_alone_never_waits_for_the_batch_wait_and_a_pair_does():

@@ -22,14 +22,20 @@ class Exchange:
     """One request through the intake: the body in the given chunks, then (if STALLED ends the
     chunks) a client that sends nothing more."""
 
-    def __init__(self, chunks: list, headers: list[tuple[bytes, bytes]], path: str):
+    def __init__(self, chunks: list, headers: list[tuple[bytes, bytes]], path: str, leaves: bool = False):
+        self.leaves = leaves  # the client goes away once its body is sent
         self.chunks = list(chunks)
         self.headers = headers
         self.path = path
         self.reads = 0
         self.sent: list[dict] = []
+        self.answered = asyncio.Event()
 
     async def receive(self) -> dict:
+        if not self.chunks:  # as uvicorn: once the body is in, the next message comes when the client leaves
+            if not self.leaves:
+                await self.answered.wait()  # (here, never before the response has ended)
+            return {"type": "http.disconnect"}
         self.reads += 1
         chunk = self.chunks.pop(0)
         if chunk is STALLED:
@@ -38,6 +44,8 @@ class Exchange:
 
     async def send(self, message: dict) -> None:
         self.sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.answered.set()
 
     @property
     def status(self) -> int:
@@ -219,3 +227,22 @@ def test_every_answer_carries_its_request_id_and_the_security_headers():
     assert headers[b"x-content-type-options"] == b"nosniff" and headers[b"cache-control"] == b"no-store"
     made_up = call(intake(), [b"x"], [*length(1), (b"x-request-id", b"not an id!")]).response_headers
     assert len(made_up[b"x-request-id"]) == 32  # an id the service made, not the offered one
+
+
+def test_a_client_that_leaves_after_its_body_stops_its_request_and_is_logged_as_499():
+    """/slow would take 10 s; the client leaves once its body is in, and the request stops at once."""
+    gate = intake(request_timeout_s=30)
+    closed = REGISTRY.get_sample_value("vae_requests_total", {"route": "/slow", "method": "POST", "status": "499"})
+
+    async def scenario() -> tuple[Exchange, float]:
+        exchange = Exchange([b"abc"], length(3), "/slow", leaves=True)
+        started = asyncio.get_running_loop().time()
+        await gate(scope("/slow", exchange.headers), exchange.receive, exchange.send)
+        return exchange, asyncio.get_running_loop().time() - started
+
+    exchange, seconds = asyncio.run(scenario())
+    assert exchange.sent == [] and seconds < 5 and gate.in_flight.count == 0
+    after = REGISTRY.get_sample_value("vae_requests_total", {"route": "/slow", "method": "POST", "status": "499"})
+    assert after - (closed or 0) == 1
+    served = call(gate, [b"abc"], length(3))  # a client that stays gets its answer
+    assert served.status == 200 and served.body == b"abc"

@@ -6,11 +6,14 @@ import struct
 
 import httpx
 import numpy as np
+import psutil
 from PIL import Image
 
 from harness.bodies import png
-from harness.server import post_slowly, requests_in_flight, running_server, wait_until
+from harness.server import metric, post_slowly, requests_in_flight, running_server, wait_until
+from service.core.served import ASSESSMENT
 from tests.service.imaging import digit_on_paper
+from training.data import load_dataset
 
 
 def test_encode_decode_sample_over_http(model_dir):
@@ -62,13 +65,22 @@ def test_clients_that_reset_mid_upload_cost_nothing_and_the_next_is_served(model
         assert [line["status"] for line in lines if line.get("path") == "/encode"] == [200, *[499] * 5, 200]
 
 
-def test_two_workers_serve_and_stop_cleanly(model_dir):
+def test_two_workers_serve_add_up_their_metrics_and_stop_cleanly(model_dir):
+    """Each scrape reaches one worker or the other, and every one of them counts all 8 requests."""
     with running_server(model_dir, "--workers", "2") as server:
-        for _ in range(4):
-            response = httpx.post(
+        workers = {child.pid for child in psutil.Process(server.process.pid).children()}
+        assert len(workers) >= 2
+        for _ in range(8):
+            response = httpx.post(  # a new connection each time: the kernel spreads them over the workers
                 f"{server.url}/encode", content=png(digit_on_paper()), headers={"Content-Type": "image/png"}
             )
             assert response.status_code == 200
+        for _ in range(6):
+            page = httpx.get(f"{server.url}/metrics").text
+            assert metric(page, "vae_requests_total", route="/encode", status="200") == 8
+            assert metric(page, "vae_pictures_total", model="model", outcome="framed") == 8
+            assert metric(page, "vae_batch_size_count", model="model") == 8
+            assert metric(page, "vae_requests_in_flight") == 0  # /metrics is exempt: it counts in neither worker
         assert server.stop() == 0
 
 
@@ -130,3 +142,39 @@ def test_the_body_limit_holds_for_streamed_and_chunked_uploads_on_the_real_serve
                     assert streamed.json()["detail"] == f"request body over {LIMIT} bytes"
                 else:
                     assert streamed.json()["mu"] == sized.json()["mu"]
+
+
+def test_64_requests_whose_clients_leave_before_their_batch_cost_no_model_call(model_dir, sample_data_dir):
+    """64 requests of MNIST digits queued together for one model call, which waits up to 100 ms for
+    more to join; their clients all leave in that time, and the call never runs."""
+    picture = png(load_dataset(sample_data_dir).test.images[0])
+    head = f"POST /encode HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {len(picture)}\r\n\r\n"
+    with running_server(model_dir, VAE_BATCH_WAIT_MS="100") as server:
+        before = httpx.get(f"{server.url}/metrics").text
+        port = int(server.url.rsplit(":", 1)[1])
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        for client in clients:
+            client.sendall(head.encode() + picture[:-1])
+        wait_until(lambda: requests_in_flight(server.url) == 64, "all 64 requests waiting for their last byte")
+        for client in clients:
+            client.sendall(picture[-1:])
+
+        def queued() -> float:
+            return metric(httpx.get(f"{server.url}/metrics").text, "vae_batch_queue", model="model")
+
+        wait_until(lambda: queued() == 64, "all 64 queued for the model, waiting up to 100 ms for more to join")
+        for client in clients:
+            client.close()
+        wait_until(lambda: requests_in_flight(server.url) == 0, "the requests of the clients that left")
+        after = httpx.get(f"{server.url}/metrics").text
+        assert server.stop() == 0
+        lines = [line for line in server.log_lines() if line.get("path") == "/encode"]
+
+    def delta(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    modelled = delta("vae_batch_size_sum", model="model", graph=ASSESSMENT)
+    cancelled = delta("vae_cancelled_total", model="model", graph=ASSESSMENT)
+    statuses = [line["status"] for line in lines]
+    assert len(statuses) == 64 and set(statuses) <= {200, 499}
+    assert statuses == [499] * 64 and cancelled == 64 and modelled == 0

@@ -1,10 +1,11 @@
 """Probes and metrics: GET /healthz, /readyz, /metrics."""
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from service.core.engine import NOT_READY
 from service.core.errors import Unavailable
+from service.core.metrics import exposition
 from service.http.responses import ERRORS, JSONResponse
 from service.http.routing import Call, Route
 
@@ -30,7 +31,7 @@ async def readyz(call: Call) -> Response:
 
 
 async def metrics(call: Call) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 ROUTES = [
@@ -44,5 +45,12 @@ ROUTES = [
         response_model=dict,
         responses={503: ERRORS[503]},
     ),
-    Route(("GET",), "/metrics", metrics, "Prometheus metrics of this worker", TAGS, responses={200: PROMETHEUS_TEXT}),
+    Route(
+        ("GET",),
+        "/metrics",
+        metrics,
+        "Prometheus metrics, summed over the workers",
+        TAGS,
+        responses={200: PROMETHEUS_TEXT},
+    ),
 ]
