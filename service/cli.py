@@ -13,6 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from service import logs
+from service.core import tracing
 from service.core.errors import ModelError
 from service.core.metrics import MULTIPROCESS_DIR
 from service.core.repository import ModelRepository
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> None:
         ModelRepository(settings).load_all()  # fail fast, with one line, before any worker starts
     except ModelError as error:
         sys.exit(f"vae-serve: {error}")
+    if tracing.enabled:
+        try:
+            tracing.exporter()
+        except ValueError as error:
+            sys.exit(f"vae-serve: {error}")
     _check_port_is_free(settings.host, settings.port, "--port")
     if settings.grpc_port is not None:
         _check_port_is_free(settings.host, settings.grpc_port, "--grpc-port")

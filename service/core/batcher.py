@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from service.core import tracing
 from service.core.metrics import BATCH_SIZE, CANCELLED, INFERENCE, QUEUED
+from service.core.tracing import Queued
 
 Outputs = tuple[np.ndarray, ...]
 
@@ -25,7 +27,17 @@ class Batcher:
     deferred, to notice when concurrency returns.
     """
 
-    def __init__(self, model: str, graph: str, run: Callable[[np.ndarray], Outputs], max_batch: int, max_wait_s: float):
+    def __init__(
+        self,
+        model: str,
+        graph: str,
+        run: Callable[[np.ndarray], Outputs],
+        max_batch: int,
+        max_wait_s: float,
+        *,
+        model_id: str | None = None,
+    ):
+        self._attributes = {"vae.model": model, "vae.graph": graph} | ({"vae.model_id": model_id} if model_id else {})
         self._seconds = INFERENCE.labels(model, graph)  # the labelled series, looked up once
         self._batch_sizes = BATCH_SIZE.labels(model, graph)
         self._cancelled = CANCELLED.labels(model, graph)
@@ -33,7 +45,7 @@ class Batcher:
         self._run = run
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
-        self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self._pending: list[tuple[np.ndarray, asyncio.Future, Queued | None]] = []
         self._scheduled = False
         self._waited = False
         self._alone_calls_left = 0
@@ -41,10 +53,11 @@ class Batcher:
     async def __call__(self, inputs: np.ndarray) -> Outputs:
         if self._alone_calls_left and not self._pending:
             self._alone_calls_left -= 1
-            return self._infer(inputs)
+            with tracing.span("model call", **self._attributes, **{"vae.batch_size": len(inputs)}):
+                return self._infer(inputs)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._pending.append((inputs, future))
+        self._pending.append((inputs, future, Queued() if tracing.enabled else None))
         self._queued.inc(len(inputs))
         if not self._scheduled:
             self._scheduled = True
@@ -59,7 +72,7 @@ class Batcher:
         return outputs
 
     def _pending_rows(self) -> int:
-        return sum(len(inputs) for inputs, _ in self._pending)
+        return sum(len(inputs) for inputs, _, _ in self._pending)
 
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -70,9 +83,8 @@ class Batcher:
         self._waited = False
         batch, rows = [], 0
         while self._pending and (not batch or rows + len(self._pending[0][0]) <= self._max_batch):
-            inputs, future = self._pending.pop(0)
-            batch.append((inputs, future))
-            rows += len(inputs)
+            batch.append(entry := self._pending.pop(0))
+            rows += len(entry[0])
         self._queued.dec(rows)
         self._alone_calls_left = PROBE_EVERY - 1 if len(batch) == 1 and not self._pending else 0
         self._run_batch(batch)
@@ -81,21 +93,26 @@ class Batcher:
         else:
             self._scheduled = False
 
-    def _run_batch(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
-        live = [(inputs, future) for inputs, future in batch if not future.done()]  # skip cancelled callers
+    def _run_batch(self, batch: list[tuple[np.ndarray, asyncio.Future, Queued | None]]) -> None:
+        live = [entry for entry in batch if not entry[1].done()]  # skip cancelled callers
         if len(live) < len(batch):
             self._cancelled.inc(len(batch) - len(live))
         if not live:
             return
+        started = time.time_ns()
         try:
-            joined = live[0][0] if len(live) == 1 else np.concatenate([inputs for inputs, _ in live])
+            joined = live[0][0] if len(live) == 1 else np.concatenate([inputs for inputs, _, _ in live])
             outputs = self._infer(joined)
         except Exception as error:  # the callers' handlers report it; the loop must go on
-            for _, future in live:
+            for _, future, _ in live:
                 future.set_exception(error)
             return
+        if tracing.enabled:
+            attributes = self._attributes | {"vae.batch_size": len(joined)}
+            for _, _, queued in live:
+                queued.record(started, time.time_ns(), attributes)
         start = 0
-        for inputs, future in live:
+        for inputs, future, _ in live:
             end = start + len(inputs)
             future.set_result(tuple(output[start:end] for output in outputs))
             start = end

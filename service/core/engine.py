@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.core import tracing
 from service.core.admission import InFlight
 from service.core.errors import Refused, Unavailable
 from service.core.metrics import INVERTED, PICTURES, worker_stopped
@@ -44,6 +45,7 @@ class Engine:
 
     def start(self) -> None:
         """Loads, verifies and warms every model folder; then the engine is ready."""
+        tracing.configure()
         models = ModelRepository(self.settings)
         models.load_all()
         # Everything built so far lives as long as the process: keep the collector from rescanning
@@ -93,7 +95,8 @@ class Engine:
         by what the pipeline did with them."""
         recipe = served.model.recipe
         try:
-            prepared = await model_inputs(uploads, invert, recipe, self.settings.max_pixels, self.pictures, named)
+            with tracing.span("picture pipeline", **{"vae.model": served.name, "vae.pictures": len(uploads)}):
+                prepared = await model_inputs(uploads, invert, recipe, self.settings.max_pixels, self.pictures, named)
         except Refused:
             PICTURES.labels(served.name, "rejected").inc()
             raise

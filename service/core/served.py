@@ -51,10 +51,10 @@ class ServedModel:
         self.name = name
         self.model = model
         self.max_batch = max_batch
-        self.encode = Batcher(name, "encoder", model.encode, max_batch, max_wait_s)
-        self.decode = Batcher(name, "decoder", lambda z: (model.decode(z),), max_batch, max_wait_s)
+        self.encode = Batcher(name, "encoder", model.encode, max_batch, max_wait_s, model_id=model.id)
+        self.decode = Batcher(name, "decoder", lambda z: (model.decode(z),), max_batch, max_wait_s, model_id=model.id)
         # Encoder, decoder and novelty score in one batch: one wait per request, not two.
-        self._assess = Batcher(name, ASSESSMENT, model.assess, max_batch, max_wait_s)
+        self._assess = Batcher(name, ASSESSMENT, model.assess, max_batch, max_wait_s, model_id=model.id)
 
     async def assess(self, images: np.ndarray) -> Assessment:
         """mu and sigma of Q(Z|x) for each image, its reconstruction and its novelty score."""

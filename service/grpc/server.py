@@ -15,7 +15,10 @@ from contextlib import asynccontextmanager
 import grpc
 import numpy as np
 from google.protobuf.message_factory import GetMessageClass
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
+from service.core import tracing
 from service.core.admission import bearer_token, only
 from service.core.engine import Engine
 from service.core.errors import Conflict, InvalidInput, Refused, Unavailable, UnknownModel, UnsupportedImage, counted
@@ -117,6 +120,15 @@ class Servicer:
         self.timeout = settings.request_timeout_s
 
     async def call(self, route: str, guarded: bool, method, request: object, context: grpc.aio.ServicerContext):
+        if not tracing.enabled:
+            return await self._handled(route, guarded, method, request, context)
+        metadata = {name: value for name, value in context.invocation_metadata() or () if isinstance(value, str)}
+        with tracing.tracer.start_as_current_span(
+            route, tracing.caller_context(metadata), SpanKind.SERVER, attributes={"rpc.system": "grpc"}
+        ):
+            return await self._handled(route, guarded, method, request, context)
+
+    async def _handled(self, route: str, guarded: bool, method, request: object, context: grpc.aio.ServicerContext):
         offered = _metadata(context, "x-request-id")
         request_id = offered[0] if offered and _REQUEST_ID.match(offered[0]) else secrets.token_hex(16)
         context.set_trailing_metadata((("x-request-id", request_id),))
@@ -162,6 +174,8 @@ class Servicer:
     @staticmethod
     def _record(route: str, request_id: str, code: grpc.StatusCode, detail: str | None, seconds: float) -> None:
         REQUESTS.labels(route, "gRPC", code.name).inc()
+        if tracing.enabled:
+            trace.get_current_span().set_attribute("rpc.grpc.status_code", code.value[0])
         LATENCY.labels(route).observe(seconds)
         fields = {"request_id": request_id, "method": "gRPC", "path": route, "status": code.name}
         fields["ms"] = round(seconds * 1000, 3)

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.core import tracing
 from service.core.admission import InFlight, bearer_token, only
 from service.core.metrics import LATENCY, REJECTED, REQUESTS
 from service.http.docs import is_public
@@ -112,6 +114,24 @@ class Intake:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if not tracing.enabled:
+            return await self._handled(scope, receive, send)
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        route = self.route_label(scope)
+        with tracing.tracer.start_as_current_span(
+            f"{scope['method']} {route}", tracing.caller_context(headers), SpanKind.SERVER
+        ) as span:
+            exchange = await self._handled(scope, receive, send)
+            span.set_attributes(
+                {
+                    "http.request.method": scope["method"],
+                    "http.route": route,
+                    "http.response.status_code": exchange.status,
+                    "vae.request_id": exchange.request_id,
+                }
+            )
+
+    async def _handled(self, scope: Scope, receive: Receive, send: Send) -> Exchange:
         offered = _header(scope, b"x-request-id")
         exchange = Exchange(send, offered if offered and _REQUEST_ID.match(offered) else secrets.token_hex(16))
         scope.setdefault("state", {})["request_id"] = exchange.request_id
@@ -129,6 +149,7 @@ class Intake:
                 await send_problem(exchange.send, scope, 500, INTERNAL_ERROR)
         finally:
             self._record(scope, exchange, time.perf_counter() - began)
+        return exchange
 
     async def _limited(self, scope: Scope, receive: Receive, exchange: Exchange) -> None:
         declared = _header(scope, b"content-length")

@@ -5,6 +5,7 @@ from itertools import chain
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from starlette.requests import Request
 
+from service.core import tracing
 from service.core.errors import counted
 from service.core.pictures import ACCEPTED_MEDIA_TYPES, Upload
 from service.http.problems import Problem
@@ -71,7 +72,8 @@ async def read_images(request: Request, max_files: int) -> list[Upload]:
             f"content type {media_type or '(none)'!r} not accepted; send the image bytes as "
             "image/png, image/jpeg, image/gif, image/bmp or image/webp, or as multipart/form-data",
         )
-    data = await request.body()
+    with tracing.span("read upload"):
+        data = await request.body()
     if media_type == "multipart/form-data":
         return form_files(data, content_type, max_files)
     if not data:

@@ -1,0 +1,203 @@
+"""OpenTelemetry tracing: spans of REST and gRPC requests joined to the caller's traceparent, with
+their children, read from the SDK's in-memory exporter; and the real server exporting over OTLP,
+both protocols, to receivers built on OpenTelemetry's own protobuf messages."""
+
+import asyncio
+import gzip
+import os
+import subprocess
+import sys
+import threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from harness.bodies import png
+from harness.server import running_server, wait_until
+from service.core import tracing
+from service.core.batcher import Batcher
+from service.core.engine import Engine
+from service.grpc import inference_pb2 as pb
+from service.grpc.server import serving
+from service.settings import Settings
+from tests.service.conftest import served_by
+from training.data import load_dataset
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider():
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+    trace.set_tracer_provider(provider)  # once per process: the global provider cannot be replaced
+
+
+@pytest.fixture
+def spans(monkeypatch):
+    monkeypatch.setattr(tracing, "enabled", True)
+    EXPORTER.clear()
+    return EXPORTER
+
+
+def by_name(finished) -> dict:
+    return {span.name: span for span in finished}
+
+
+def test_a_rest_request_is_a_span_of_the_callers_trace_with_its_steps(spans, model_dir, sample_data_dir):
+    picture = png(load_dataset(sample_data_dir).test.images[0])
+    with served_by(Settings(model_dir=model_dir)) as client:
+        response = client.post(
+            "/encode", content=picture, headers={"Content-Type": "image/png", "traceparent": TRACEPARENT}
+        )
+    assert response.status_code == 200
+    found = by_name(spans.get_finished_spans())
+    request = found["POST /encode"]
+    assert f"{request.context.trace_id:032x}" == TRACE_ID and f"{request.parent.span_id:016x}" == PARENT_ID
+    assert request.kind == trace.SpanKind.SERVER
+    assert request.attributes["http.response.status_code"] == 200
+    assert request.attributes["vae.request_id"] == response.headers["x-request-id"]
+    for step in ("read upload", "picture pipeline", "model call"):
+        assert found[step].parent.span_id == request.context.span_id, step
+        assert request.start_time <= found[step].start_time <= found[step].end_time <= request.end_time
+    call = found["model call"].attributes
+    assert call["vae.batch_size"] == 1 and call["vae.model_id"] == client.get("/model").json()["id"]
+
+
+def test_callers_batched_together_each_get_the_wait_and_the_shared_call(spans):
+    batcher = Batcher("traced", "encoder", lambda inputs: (inputs * 2,), 8, 0, model_id="traced-1")
+
+    async def caller(name: str) -> None:
+        with tracing.tracer.start_as_current_span(name):
+            await batcher(np.zeros((1, 2), np.float32))
+
+    async def both():
+        await asyncio.gather(caller("first"), caller("second"))
+
+    asyncio.run(both())
+    finished = spans.get_finished_spans()
+    for name in ("first", "second"):
+        (request,) = [span for span in finished if span.name == name]
+        children = {
+            span.name: span for span in finished if span.parent and span.parent.span_id == request.context.span_id
+        }
+        assert set(children) == {"wait for the batch", "model call"}
+        assert children["wait for the batch"].end_time == children["model call"].start_time
+        assert children["model call"].attributes["vae.batch_size"] == 2
+        assert children["model call"].attributes["vae.model_id"] == "traced-1"
+
+
+def test_a_grpc_call_is_a_span_of_the_callers_trace(spans, model_dir):
+    request = pb.ModelInferRequest(model_name="model-decoder", raw_input_contents=[np.zeros(2, np.float32).tobytes()])
+    request.inputs.add(name="z", datatype="FP32", shape=[1, 2])
+
+    async def call() -> None:
+        with Engine.started(Settings(model_dir=model_dir, grpc_port=0)) as engine:
+            async with serving(engine, grace_s=1) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+                await infer(request.SerializeToString(), metadata=(("traceparent", TRACEPARENT),), timeout=10)
+
+    asyncio.run(call())
+    found = by_name(spans.get_finished_spans())
+    span = found["/inference.GRPCInferenceService/ModelInfer"]
+    assert f"{span.context.trace_id:032x}" == TRACE_ID and f"{span.parent.span_id:016x}" == PARENT_ID
+    assert span.attributes["rpc.system"] == "grpc" and span.attributes["rpc.grpc.status_code"] == 0
+    assert found["model call"].parent.span_id == span.context.span_id
+
+
+def test_with_tracing_off_no_span_is_made(model_dir):
+    EXPORTER.clear()
+    with served_by(Settings(model_dir=model_dir)) as client:
+        assert client.post("/decode", json={"z": [0, 0]}, headers={"traceparent": TRACEPARENT}).status_code == 200
+    assert EXPORTER.get_finished_spans() == ()
+
+
+class Received:
+    """The span names an OTLP receiver got, from OpenTelemetry's own ExportTraceServiceRequest."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def add(self, body: bytes) -> None:
+        message = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        self.names += [
+            span.name for spans in message.resource_spans for scope in spans.scope_spans for span in scope.spans
+        ]
+
+
+def http_receiver(received: Received) -> HTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.add(gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
+
+        def log_message(self, *_):
+            pass
+
+    return HTTPServer(("127.0.0.1", 0), Handler)
+
+
+class GrpcReceiver(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, received: Received):
+        self.received = received
+
+    def Export(self, request, context):  # noqa: N802 (the proto's name)
+        self.received.add(request.SerializeToString())
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_the_server_exports_its_spans_over_otlp(model_dir, protocol):
+    received = Received()
+    if protocol == "grpc":
+        receiver = grpc.server(futures.ThreadPoolExecutor(2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(GrpcReceiver(received), receiver)
+        endpoint = f"http://127.0.0.1:{receiver.add_insecure_port('127.0.0.1:0')}"
+        receiver.start()
+        stop = lambda: receiver.stop(0)  # noqa: E731
+    else:
+        receiver = http_receiver(received)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+        stop = receiver.shutdown
+    environment = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_SERVICE_NAME": "vae-test",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export every 100 ms rather than every 5 s
+    }
+    try:
+        with running_server(model_dir, **environment) as server:
+            httpx.post(f"{server.url}/decode", json={"z": [0, 0]}, headers={"traceparent": TRACEPARENT})
+            wait_until(lambda: "POST /decode" in received.names, f"the spans over OTLP {protocol}")
+    finally:
+        stop()
+    assert "model call" in received.names
+
+
+def test_an_unknown_protocol_stops_the_server_with_one_line(model_dir):
+    unknown = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"}
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--port", "0"],
+        env={**os.environ, **unknown}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "vae-serve: OTEL_EXPORTER_OTLP_PROTOCOL is 'thrift'; use 'grpc' or 'http/protobuf'"
+    ]
