@@ -115,7 +115,8 @@ class Intake:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if not tracing.enabled:
-            return await self._handled(scope, receive, send)
+            await self._handled(scope, receive, send)
+            return
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         route = self.route_label(scope)
         with tracing.tracer.start_as_current_span(
