@@ -28,6 +28,7 @@ import torch
 from fastapi import FastAPI, Request, Response
 from PIL import Image
 
+from service.core.admission import InFlight
 from service.core.pictures import (
     Invert,
     Upload,
@@ -182,7 +183,8 @@ def create_bare_work_app():
 def create_bare_work_intake_app():
     """The bare work app behind service.http.middleware.Intake, writing its request log lines to stderr."""
     logging.getLogger("service").setLevel(logging.INFO)
-    return Intake(create_bare_work_app(), Settings(), route_label=lambda scope: scope["path"])
+    settings = Settings()
+    return Intake(create_bare_work_app(), settings, lambda scope: scope["path"], InFlight(settings.max_in_flight))
 
 
 async def _lifespan(receive, send) -> None:

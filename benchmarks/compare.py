@@ -69,7 +69,7 @@ def running(command: list, load: Load, env: dict, log: Path | None):
         return httpx.request(load.method, url + load.path, content=load.body, headers=dict(load.headers)).is_success
 
     with ExitStack() as stack:
-        output = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
+        output = stack.enter_context(log.open("a+")) if log else subprocess.DEVNULL
         command = [str(part).format(**ports) for part in command]
         environment = {"PYTHONPATH": str(ROOT), **env}
         cwd = environment["PYTHONPATH"]  # python -m looks in the working directory first

@@ -109,7 +109,7 @@ def server(command: list[str], core: str, env: dict[str, str] | None = None, log
         return httpx.get(url + "/readyz", timeout=1).status_code in (200, 404)
 
     with ExitStack() as stack:
-        output = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
+        output = stack.enter_context(log.open("a+")) if log else subprocess.DEVNULL
         process = stack.enter_context(
             launched([*command, "--port", str(port)], answers, env=env, output=output, core=core, ready_within=120)
         )
