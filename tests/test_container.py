@@ -27,7 +27,7 @@ from training.data import load_dataset
 pytestmark = pytest.mark.container
 IMAGE = "vae-service:check"
 CONTAINER = "vae-check"
-MAX_MB_OVER_BASE = 150
+MAX_MB_OVER_BASE = 175  # 158 MB measured with grpcio and protobuf (gRPC, 8001), about 30 of them
 PROJECT = "vaecheck"
 
 
