@@ -2,8 +2,19 @@
 in-flight limit, one count shared by REST and gRPC, and the API key's comparison."""
 
 import hmac
+import re
+import secrets
 
 from service.core.metrics import IN_FLIGHT
+
+INTERNAL_ERROR = "internal error; quote the request id when reporting it"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+def request_id(offered: str | None) -> str:
+    """The caller's request id (X-Request-ID, or the gRPC metadata of that name) when it is a sane
+    one, or a new one."""
+    return offered if offered and _REQUEST_ID.match(offered) else secrets.token_hex(16)
 
 
 class InFlight:

@@ -6,8 +6,6 @@ inputs came in: raw_output_contents for raw_input_contents, typed contents for t
 import asyncio
 import functools
 import logging
-import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from service.core import tracing
-from service.core.admission import bearer_token, only
+from service.core.admission import INTERNAL_ERROR, bearer_token, only, request_id
 from service.core.engine import Engine
 from service.core.errors import Conflict, InvalidInput, Refused, Unavailable, UnknownModel, UnsupportedImage, counted
 from service.core.metrics import LATENCY, REJECTED, REQUESTS
@@ -46,8 +44,6 @@ request_log = RequestLog(log)
 
 SERVICE = "inference.GRPCInferenceService"  # the protocol's name for it, on the wire
 EXTENSIONS = ["model_repository"]
-INTERNAL_ERROR = "internal error; quote the request id when reporting it"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 CODES: dict[type[Refused], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -130,8 +126,8 @@ class Servicer:
 
     async def _handled(self, route: str, guarded: bool, method, request: object, context: grpc.aio.ServicerContext):
         offered = _metadata(context, "x-request-id")
-        request_id = offered[0] if offered and _REQUEST_ID.match(offered[0]) else secrets.token_hex(16)
-        context.set_trailing_metadata((("x-request-id", request_id),))
+        call_id = request_id(offered[0] if offered else None)
+        context.set_trailing_metadata((("x-request-id", call_id),))
         began = time.perf_counter()
         code, detail = grpc.StatusCode.OK, None
         try:
@@ -145,10 +141,10 @@ class Servicer:
             code = grpc.StatusCode.CANCELLED
             raise
         except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
+            log.exception("unhandled error", extra={"request_id": call_id})
             code, detail = grpc.StatusCode.INTERNAL, INTERNAL_ERROR
         finally:
-            self._record(route, request_id, code, detail, time.perf_counter() - began)
+            self._record(route, call_id, code, detail, time.perf_counter() - began)
         await context.abort(code, detail)
 
     async def _guarded(self, method, request: object, context: grpc.aio.ServicerContext) -> object:

@@ -2,8 +2,6 @@
 
 import asyncio
 import logging
-import re
-import secrets
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -14,11 +12,11 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core import tracing
-from service.core.admission import InFlight, bearer_token, only
+from service.core.admission import INTERNAL_ERROR, InFlight, bearer_token, only, request_id
 from service.core.metrics import LATENCY, REJECTED, REQUESTS
 from service.http.docs import is_public
 from service.http.page import is_page
-from service.http.problems import INTERNAL_ERROR, Problem, error_document
+from service.http.problems import Problem, error_document
 from service.logs import RequestLog
 from service.settings import Settings
 
@@ -29,7 +27,6 @@ PROBE_PATHS = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
 METRICS_PATH = "/metrics"
 EXEMPT_PATHS = PROBE_PATHS | {METRICS_PATH}  # must answer even when the service is full
 CLIENT_CLOSED = 499  # nginx's status for a request its client gave up on: logged and counted, never sent
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -134,7 +131,7 @@ class Intake:
 
     async def _handled(self, scope: Scope, receive: Receive, send: Send) -> Exchange:
         offered = _header(scope, b"x-request-id")
-        exchange = Exchange(send, offered if offered and _REQUEST_ID.match(offered) else secrets.token_hex(16))
+        exchange = Exchange(send, request_id(offered))
         scope.setdefault("state", {})["request_id"] = exchange.request_id
         began = time.perf_counter()
         try:

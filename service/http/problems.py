@@ -12,11 +12,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.core.admission import INTERNAL_ERROR
 from service.core.errors import Conflict, InvalidInput, Refused, Unavailable, UnknownModel, UnsupportedImage
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROTOCOL_PREFIX = "/v2"
-INTERNAL_ERROR = "internal error; quote the request id when reporting it"
 RETRY_SHORTLY = {"Retry-After": "1"}
 
 # The status of each kind of refusal: on the REST routes, and under the Open Inference Protocol,
