@@ -13,6 +13,7 @@ variants take the same digit as an FP32 tensor in JSON). The peers run in their 
   over gRPC (the same digit as raw_input_contents; h2load drives one HTTP/2 connection, as a gRPC
   channel is, with 1, 8 or 64 streams in flight where wrk opens that many connections);
 and the service itself with model calls that never wait for more requests (VAE_BATCH_WAIT_MS=0),
+with every request traced (sampled at 100%, exported over OTLP/gRPC to a receiver in this process),
 and two ceilings under the same uvicorn: the bare ASGI no-op (reads the body, answers as many bytes
 as the service) and the FastAPI no-op; and the naive path (multipart -> Pillow -> torch eager).
 The service runs as deployed: request logs on, written to a file. Variants run in turn, round
@@ -37,6 +38,7 @@ from benchmarks.load import Load, Result, grpc_call, run_h2load, run_wrk
 from benchmarks.peers.environments import bin_of, version_of
 from benchmarks.serving import BASELINE_COMMAND, LOAD_CORE, ROOT, SERVER_CORE, batch_totals
 from harness.bodies import MULTIPART_TYPE, multipart, png
+from harness.otlp import otlp_receiver
 from harness.server import free_port, launched
 from service.grpc import inference_pb2 as pb
 from training.data import load_dataset
@@ -88,8 +90,9 @@ def write_fixtures(path: Path, service_url: str, digit: bytes) -> None:
     path.write_text(json.dumps({"encode": encoded, "png": base64.b64encode(decoded).decode(), "vae": vae}))
 
 
-def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tuple[list, Load, dict]]:
-    """name -> (command, request, environment), "{port}" and "{grpc}" filled in at launch."""
+def variants(digit: bytes, pixels: np.ndarray, fixtures: Path, otlp: str) -> dict[str, tuple[list, Load, dict]]:
+    """name -> (command, request, environment), "{port}" and "{grpc}" filled in at launch; `otlp` is
+    the endpoint of the OTLP receiver the traced variant exports to."""
     form = multipart([digit])
     upload = (("Content-Type", MULTIPART_TYPE),)
     tensor = {"name": "image", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": pixels.reshape(-1).tolist()}
@@ -108,10 +111,16 @@ def variants(digit: bytes, pixels: np.ndarray, fixtures: Path) -> dict[str, tupl
     bentoml = [bin_of("bentoml") / "bentoml", "serve", "benchmarks.peers.bentoml_service:Encoder", "--port", "{port}"]
     mlserver = [bin_of("mlserver") / "mlserver", "start", PEERS / "mlserver"]
     fixed = {"VAE_BENCH_FIXTURES": str(fixtures)}
+    traced = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }
     return {
         "service": (service, Load("POST", "/encode", form, upload), {}),
         "service, raw PNG": (service, Load("POST", "/encode", digit, (("Content-Type", "image/png"),)), {}),
         "service, no wait": (service, Load("POST", "/encode", form, upload), {"VAE_BATCH_WAIT_MS": "0"}),
+        "service, traced": (service, Load("POST", "/encode", form, upload), traced),
         "bare ASGI no-op": (bare, Load("POST", "/", form, upload), fixed),
         "FastAPI no-op": (baseline, Load("POST", "/noop/multipart", form, upload), fixed),
         "naive": (baseline, Load("POST", "/naive/encode", form, upload), fixed),
@@ -173,10 +182,10 @@ def main() -> None:
     digit, pixels = png(images[0]), (images[0] / np.float32(255)).reshape(1, 1, 28, 28)
     runs: dict[tuple[str, int], list[Result]] = {}
     batches: dict[tuple[str, int], list[float]] = {}
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, otlp_receiver("grpc") as (otlp, _):
         scratch = Path(scratch)
         fixtures = scratch / "fixtures.json"
-        every = variants(digit, pixels, fixtures)
+        every = variants(digit, pixels, fixtures, otlp)
         if args.beside:
             every = beside(every, args.beside.resolve())
         command, load, _ = every["service"]

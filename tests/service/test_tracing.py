@@ -3,25 +3,21 @@ their children, read from the SDK's in-memory exporter; and the real server expo
 both protocols, to receivers built on OpenTelemetry's own protobuf messages."""
 
 import asyncio
-import gzip
 import os
 import subprocess
 import sys
-import threading
-from concurrent import futures
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import grpc
 import httpx
 import numpy as np
 import pytest
 from opentelemetry import trace
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from harness.bodies import png
+from harness.otlp import otlp_receiver
 from harness.server import running_server, wait_until
 from service.core import tracing
 from service.core.batcher import Batcher
@@ -124,70 +120,18 @@ def test_with_tracing_off_no_span_is_made(model_dir):
     assert EXPORTER.get_finished_spans() == ()
 
 
-class Received:
-    """The span names an OTLP receiver got, from OpenTelemetry's own ExportTraceServiceRequest."""
-
-    def __init__(self):
-        self.names: list[str] = []
-
-    def add(self, body: bytes) -> None:
-        message = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-        self.names += [
-            span.name for spans in message.resource_spans for scope in spans.scope_spans for span in scope.spans
-        ]
-
-
-def http_receiver(received: Received) -> HTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.add(gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.end_headers()
-            self.wfile.write(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
-
-        def log_message(self, *_):
-            pass
-
-    return HTTPServer(("127.0.0.1", 0), Handler)
-
-
-class GrpcReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, received: Received):
-        self.received = received
-
-    def Export(self, request, context):  # noqa: N802 (the proto's name)
-        self.received.add(request.SerializeToString())
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_the_server_exports_its_spans_over_otlp(model_dir, protocol):
-    received = Received()
-    if protocol == "grpc":
-        receiver = grpc.server(futures.ThreadPoolExecutor(2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(GrpcReceiver(received), receiver)
-        endpoint = f"http://127.0.0.1:{receiver.add_insecure_port('127.0.0.1:0')}"
-        receiver.start()
-        stop = lambda: receiver.stop(0)  # noqa: E731
-    else:
-        receiver = http_receiver(received)
-        threading.Thread(target=receiver.serve_forever, daemon=True).start()
-        endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
-        stop = receiver.shutdown
-    environment = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_SERVICE_NAME": "vae-test",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export every 100 ms rather than every 5 s
-    }
-    try:
+    with otlp_receiver(protocol) as (endpoint, received):
+        environment = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_SERVICE_NAME": "vae-test",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",  # export every 100 ms rather than every 5 s
+        }
         with running_server(model_dir, **environment) as server:
             httpx.post(f"{server.url}/decode", json={"z": [0, 0]}, headers={"traceparent": TRACEPARENT})
             wait_until(lambda: "POST /decode" in received.names, f"the spans over OTLP {protocol}")
-    finally:
-        stop()
     assert "model call" in received.names
 
 
