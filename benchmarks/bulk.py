@@ -1,0 +1,83 @@
+"""Bulk encoding, three ways, on the same two cores and the same folder of MNIST test digits (PNG
+files): `vae-encode-dataset` on a two-node Ray cluster (one CPU each), the core in one process
+(Engine.encode_files, no HTTP), and `vae-encode-folder` against one `vae-serve` worker. Pictures
+per second, wall time of the whole command (start-up included), medians of interleaved rounds.
+
+    python -m benchmarks.bulk [--count 10000] [--rounds 3] [--smoke]
+"""
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.bodies import png
+from harness.ray_cluster import two_node_cluster, wait_for_nodes
+from harness.server import running_server
+from training.data import load_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+SAMPLE_MNIST = ROOT / "tests" / "data" / "mnist-sample"
+BIN = Path(sys.executable).parent
+IN_ONE_PROCESS = """
+import sys
+from pathlib import Path
+from service.core import Engine
+with Engine.started() as engine:
+    files = sorted(Path(sys.argv[1]).glob("*.png"))
+    engine.encode_files([path.read_bytes() for path in files])
+"""
+
+
+def timed(command: list, env: dict | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="200 pictures, one round")
+    args = parser.parse_args()
+    count, rounds = (200, 1) if args.smoke else (args.count, args.rounds)
+    data = FULL_MNIST if (FULL_MNIST / "t10k-images-idx3-ubyte.gz").exists() else SAMPLE_MNIST
+    images = load_dataset(data).test.images[:count]
+    with tempfile.TemporaryDirectory() as scratch, two_node_cluster() as cluster, running_server(None) as server:
+        scratch = Path(scratch)
+        folder = scratch / "digits"
+        folder.mkdir()
+        for index, image in enumerate(images):
+            (folder / f"{index:05d}.png").write_bytes(png(image))
+        wait_for_nodes(cluster, 2)
+        out = scratch / "out"
+        variants = {
+            "vae-encode-dataset, Ray cluster of two nodes": (
+                [BIN / "vae-encode-dataset", folder, "--out", out, "--address", cluster.address],
+                cluster.env,
+            ),
+            "the core in one process (Engine.encode_files)": ([sys.executable, "-c", IN_ONE_PROCESS, folder], None),
+            "vae-encode-folder, one vae-serve worker": (
+                [BIN / "vae-encode-folder", folder, "--out", out, "--url", server.url, "--quiet"],
+                None,
+            ),
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(rounds):
+            for name, (command, env) in variants.items():
+                shutil.rmtree(out, ignore_errors=True)
+                out.unlink(missing_ok=True)
+                seconds[name].append(timed(command, env))
+    print(f"{len(images)} MNIST test digits as PNG files, medians of {rounds} interleaved round(s), start-up included:")
+    for name, times in seconds.items():
+        print(f"  {name:<50}{len(images) / statistics.median(times):>8,.0f} pictures/s")
+
+
+if __name__ == "__main__":
+    main()

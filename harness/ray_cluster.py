@@ -1,0 +1,122 @@
+"""A Ray cluster of two nodes on this one machine, as `ray start` makes one on two: a head and a
+second node, one CPU each, every port pinned to a free one, the node addresses on the loopback
+(Ray replaces 127.0.0.1 itself by the machine's address, but not the rest of 127.0.0.0/8), and
+token authentication with a token of its own. Ray's processes ignore SIGTERM for several seconds,
+so tear-down kills every process of the cluster by PID, found by a mark in their environment."""
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from harness.server import free_port, wait_until
+
+RAY = Path(sys.executable).parent / "ray"
+HEAD_IP, SECOND_IP = "127.0.0.2", "127.0.0.3"
+MARK = "VAE_TEST_RAY_CLUSTER"
+
+
+def _node_ports() -> list[str]:
+    names = [
+        "--node-manager-port",
+        "--object-manager-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--metrics-export-port",
+        "--runtime-env-agent-port",
+    ]
+    return [part for name in names for part in (name, str(free_port()))]
+
+
+@dataclass
+class RayCluster:
+    address: str
+    env: dict[str, str]  # what a driver (or `serve run`) needs to join the cluster
+    mark: str
+    second_node_manager_port: int
+    logs: Path = field(repr=False)
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process the cluster started, its workers and actors included."""
+        # read raw: a process that sets its title (ray::...) can leave its environment unparseable to psutil
+        marked = f"{MARK}={self.mark}".encode()
+        found = []
+        for process in psutil.process_iter():
+            try:
+                if marked in Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0"):
+                    found.append(process)
+            except OSError:
+                continue
+        return found
+
+    def second_raylet(self) -> psutil.Process:
+        option = f"--node_manager_port={self.second_node_manager_port}"
+        return next(p for p in self.processes() if p.name() == "raylet" and option in p.cmdline())
+
+    def kill(self, processes: list[psutil.Process]) -> None:
+        for process in processes:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                continue
+        psutil.wait_procs(processes, timeout=10)
+
+
+def _start(arguments: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run([str(RAY), "start", *arguments], env=env, capture_output=True, text=True, timeout=120)
+    if result.returncode:
+        raise RuntimeError(f"ray start {' '.join(arguments)} failed:\n{result.stdout}{result.stderr}")
+
+
+@contextmanager
+def two_node_cluster() -> Iterator[RayCluster]:
+    """The head and a second node, one CPU each; yields once both are in the cluster."""
+    mark = secrets.token_hex(8)
+    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths have a limit
+    env = {
+        **os.environ,
+        MARK: mark,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "AUTOSCALER_METRIC_PORT": str(free_port()),
+        "DASHBOARD_METRIC_PORT": str(free_port()),
+    }
+    port = free_port()
+    cluster = RayCluster(f"{HEAD_IP}:{port}", env, mark, 0, temp_dir / "session_latest" / "logs")
+    try:
+        _start(
+            [
+                "--head", "--num-cpus", "1", "--node-ip-address", HEAD_IP, "--port", str(port),
+                "--temp-dir", str(temp_dir), "--disable-usage-stats", "--include-dashboard", "false",
+                "--dashboard-host", HEAD_IP, "--dashboard-port", str(free_port()),
+                "--ray-client-server-port", str(free_port()), *_node_ports(),
+            ],
+            env,
+        )  # fmt: skip
+        second = _node_ports()
+        cluster.second_node_manager_port = int(second[1])
+        _start(["--address", cluster.address, "--num-cpus", "1", "--node-ip-address", SECOND_IP, *second], env)
+        yield cluster
+    finally:
+        cluster.kill(cluster.processes())
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def alive_nodes(cluster: RayCluster) -> int:
+    """How many nodes the cluster counts as alive, asked from a driver of its own."""
+    script = f"import ray; ray.init(address={cluster.address!r}); print(sum(n['Alive'] for n in ray.nodes()))"
+    result = subprocess.run([sys.executable, "-c", script], env=cluster.env, capture_output=True, text=True, timeout=60)
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def wait_for_nodes(cluster: RayCluster, count: int) -> None:
+    wait_until(lambda: alive_nodes(cluster) == count, f"{count} alive nodes in the Ray cluster", within=60)
