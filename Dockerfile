@@ -69,6 +69,21 @@ RUN if ls /wheels/torch-*.whl >/dev/null 2>&1; then \
 USER vae
 ENTRYPOINT ["vae-train", "train", "--data-dir", "/data", "--out-dir", "/runs/current", "--export-dir", "/models/current"]
 
+# `ray` runs on a Ray cluster (deploy/ray: KubeRay's RayService and RayJob): the service with Ray
+# and Ray Data (the `ray` extra), the models at /app/models as in the runtime image, and Ray's own
+# command line; KubeRay starts it with `ray start`, in /app, so serve.yaml's `models` is found there.
+FROM python:3.11-slim AS ray
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
+RUN useradd --uid 10001 --create-home vae
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY contract ./contract
+COPY service ./service
+RUN pip install --quiet --no-compile ".[ray]"
+WORKDIR /app
+COPY models ./models
+USER vae
+
 FROM python:3.11-slim AS runtime
 RUN useradd --system --uid 10001 --no-create-home vae
 COPY --from=build /opt/venv /opt/venv

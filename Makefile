@@ -43,7 +43,7 @@ test: $(VENV)/.dev  ## set up, then lint, check the direction of imports and run
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-test-all: $(VENV)/.dev  ## the suite plus the slow, full-data checks and the browser tests
+test-all: $(VENV)/.dev  ## the suite plus the slow, full-data checks, the browser tests and the Ray cluster
 	$(BIN)/pytest -m "not container"
 
 container-check: $(VENV)/.dev  ## build and run the images for real (needs a container engine)
@@ -55,6 +55,7 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.photos --smoke
 	$(BIN)/python -m benchmarks.repository --smoke
 	$(BIN)/python -m benchmarks.client_folder --smoke
+	$(BIN)/python -m benchmarks.bulk --smoke
 	$(BIN)/python -m benchmarks.explorer --smoke
 	$(BIN)/python -m benchmarks.compare --smoke
 

@@ -15,10 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
+import yaml
 
 from harness.server import free_port, wait_until
 
+REPO = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).parent / "ray"
 HEAD_IP, SECOND_IP = "127.0.0.2", "127.0.0.3"
 MARK = "VAE_TEST_RAY_CLUSTER"
@@ -120,3 +123,47 @@ def alive_nodes(cluster: RayCluster) -> int:
 
 def wait_for_nodes(cluster: RayCluster, count: int) -> None:
     wait_until(lambda: alive_nodes(cluster) == count, f"{count} alive nodes in the Ray cluster", within=60)
+
+
+@contextmanager
+def serving(cluster: RayCluster, folder: Path, **args: object) -> Iterator[str]:
+    """deploy/ray/serve.yaml run on the cluster by `serve run`, on a free port of 127.0.0.1, with
+    `args` for the application's settings; yields its URL once its two replicas answer /readyz."""
+    config = yaml.safe_load((REPO / "deploy" / "ray" / "serve.yaml").read_text())
+    port = free_port()
+    config["http_options"] |= {"host": "127.0.0.1", "port": port}
+    config["applications"][0]["args"] = args
+    path = folder / "serve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    url = f"http://127.0.0.1:{port}"
+    with (folder / "serve.log").open("w+") as log:
+        command = [RAY.parent / "serve", "run", path]
+        process = subprocess.Popen(command, env={**cluster.env, "RAY_ADDRESS": cluster.address}, stdout=log, stderr=log)
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"serve run stopped: {log.read()}")
+            try:
+                return httpx.get(f"{url}/readyz", timeout=5).status_code == 200 and len(replicas(cluster)) == 2
+            except httpx.TransportError:
+                return False
+
+        try:
+            wait_until(ready, "the Serve application's two replicas", within=180)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def replicas(cluster: RayCluster) -> list[tuple[int, int]]:
+    """The node (its raylet's pid) and the process of each live replica of the Serve application."""
+    found = []
+    for process in cluster.processes():
+        try:
+            if process.cmdline()[0].startswith("ray::ServeReplica:vae:VAEService") and process.status() != "zombie":
+                found.append((process.ppid(), process.pid))
+        except (psutil.NoSuchProcess, IndexError):
+            continue
+    return found

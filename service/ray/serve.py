@@ -10,11 +10,26 @@ max_batch, ...), as VAE_* variables would give them."""
 
 from ray import serve
 from ray.serve import Application
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.engine import NOT_READY, Engine
 from service.http.app import create_app
 from service.settings import Settings
+
+
+def without_request_id_header(app: ASGIApp) -> ASGIApp:
+    """Ray's proxy gives each request its id as X-Request-ID (the caller's, or one it makes), which the
+    app adopts, and puts that id on the answer itself: the app's own copy would be a second header."""
+
+    async def answered(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message["headers"] if k.lower() != b"x-request-id"]
+            await send(message)
+
+        await app(scope, receive, sending if scope["type"] == "http" else send)
+
+    return answered
 
 
 @serve.deployment
@@ -24,7 +39,7 @@ class VAEService:
         self.engine = Engine(Settings(**settings))
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
-        return create_app(engine=self.engine)
+        return without_request_id_header(create_app(engine=self.engine))
 
     def check_health(self) -> None:
         if not self.engine.ready:

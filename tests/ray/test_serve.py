@@ -2,73 +2,33 @@
 through Ray's proxy the REST and v2 routes answer as the app does in one process (the same JSON,
 errors, limits and one X-Request-ID); killing one replica's actor under load leaves them answering."""
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import numpy as np
 import psutil
 import pytest
-import yaml
 
 from harness.bodies import png
-from harness.ray_cluster import RayCluster
-from harness.server import free_port, wait_until
+from harness.ray_cluster import replicas, serving
+from harness.server import wait_until
 from service.settings import Settings
 from tests.conftest import REPO, SAMPLE_DATA
 from tests.service.conftest import served_by
 from training.data import load_dataset
 
 pytestmark = pytest.mark.ray
-SERVE = Path(sys.executable).parent / "serve"
 SMALL_BODY_LIMIT = 100_000
-REPLICAS = """
-import json, ray
-from ray.util.state import list_actors
-ray.init(address={address!r})
-alive = [a for a in list_actors(filters=[("state", "=", "ALIVE")], detail=True) if a.class_name.endswith("VAEService")]
-print(json.dumps([[a.node_id, a.pid] for a in alive]))
-"""
-
-
-def replicas(cluster: RayCluster) -> list[tuple[str, int]]:
-    """The node and process of each live replica, from Ray's state API."""
-    script = REPLICAS.format(address=cluster.address)
-    result = subprocess.run([sys.executable, "-c", script], env=cluster.env, capture_output=True, text=True, timeout=60)
-    return [tuple(replica) for replica in json.loads(result.stdout.strip().splitlines()[-1])]
 
 
 @pytest.fixture(scope="module")
 def served(cluster, tmp_path_factory):
-    """The config as shipped, with a free port, the repository's models and a small body limit."""
-    config = yaml.safe_load((REPO / "deploy" / "ray" / "serve.yaml").read_text())
-    port = free_port()
-    config["http_options"]["port"] = port
-    application = config["applications"][0]
-    application["args"] = {"model_repository": str(REPO / "models"), "max_body_bytes": SMALL_BODY_LIMIT}
-    path = tmp_path_factory.mktemp("serve") / "serve.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = path.with_suffix(".log").open("w+")
-    environment = {**cluster.env, "RAY_ADDRESS": cluster.address}
-    process = subprocess.Popen([SERVE, "run", path], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert process.poll() is None, f"serve run stopped: {log.seek(0) or log.read()}"
-        try:
-            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200 and len(replicas(cluster)) == 2
-        except httpx.TransportError:
-            return False
-
-    wait_until(ready, "the Serve application, two replicas", within=180)
-    yield url
-    process.terminate()
-    process.wait(timeout=60)
+    """The config as shipped, on 127.0.0.1, with the repository's models and a small body limit."""
+    folder = tmp_path_factory.mktemp("serve")
+    with serving(cluster, folder, model_repository=str(REPO / "models"), max_body_bytes=SMALL_BODY_LIMIT) as url:
+        yield url
 
 
 def test_a_replica_on_each_node(cluster, served):
@@ -146,7 +106,9 @@ def test_killing_one_replica_under_load_leaves_the_routes_answering(cluster, ser
     psutil.Process(pid).kill()
     killed.set()
     wait_until(
-        lambda: len(replicas(cluster)) == 2 and pid not in dict(replicas(cluster)).values(), "a new replica", within=120
+        lambda: len(replicas(cluster)) == 2 and pid not in [replica for _, replica in replicas(cluster)],
+        "a new replica",
+        within=120,
     )
     stop.set()
     for thread in threads:
@@ -156,3 +118,4 @@ def test_killing_one_replica_under_load_leaves_the_routes_answering(cluster, ser
     assert len(failed) <= len(threads), statuses
     assert all(status == 200 for status in after_kill[(failed[-1] + 1 if failed else 0) :])
     assert len(after_kill) > 50 and np.mean(np.array(after_kill) == 200) > 0.95
+
