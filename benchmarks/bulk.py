@@ -64,7 +64,7 @@ def main() -> None:
             ),
             "the core in one process (Engine.encode_files)": ([sys.executable, "-c", IN_ONE_PROCESS, folder], None),
             "vae-encode-folder, one vae-serve worker": (
-                [BIN / "vae-encode-folder", folder, "--out", out, "--url", server.url, "--quiet"],
+                [BIN / "vae-encode-folder", folder, "--out", scratch / "out.csv", "--url", server.url, "--quiet"],
                 None,
             ),
         }
@@ -72,7 +72,7 @@ def main() -> None:
         for _ in range(rounds):
             for name, (command, env) in variants.items():
                 shutil.rmtree(out, ignore_errors=True)
-                out.unlink(missing_ok=True)
+                (scratch / "out.csv").unlink(missing_ok=True)
                 seconds[name].append(timed(command, env))
     print(f"{len(images)} MNIST test digits as PNG files, medians of {rounds} interleaved round(s), start-up included:")
     for name, times in seconds.items():

@@ -55,15 +55,17 @@ class ServedModel:
         self.decode = Batcher(name, "decoder", lambda z: (model.decode(z),), max_batch, max_wait_s, model_id=model.id)
         # Encoder, decoder and novelty score in one batch: one wait per request, not two.
         self._assess = Batcher(name, ASSESSMENT, model.assess, max_batch, max_wait_s, model_id=model.id)
+        # the series exist from the start, so that "none unfamiliar yet" reads 0, not "no data"
+        self._novelty = NOVELTY.labels(name)
+        self._unfamiliar = UNFAMILIAR.labels(name)
 
     async def assess(self, images: np.ndarray) -> Assessment:
         """mu and sigma of Q(Z|x) for each image, its reconstruction and its novelty score."""
         mu, sigma, means, elbo, percentile = await self._assess(images)
-        novelty = NOVELTY.labels(self.name)
         for value in percentile.tolist():
-            novelty.observe(value)
+            self._novelty.observe(value)
         if unfamiliar := int(np.count_nonzero(percentile < UNFAMILIAR_PERCENTILE)):
-            UNFAMILIAR.labels(self.name).inc(unfamiliar)
+            self._unfamiliar.inc(unfamiliar)
         return Assessment(mu, sigma, means, Novelty(elbo, percentile))
 
     def _vector(self, name: str, values: list[float]) -> np.ndarray:
