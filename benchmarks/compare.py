@@ -12,6 +12,8 @@ variants take the same digit as an FP32 tensor in JSON). The peers run in their 
 - MLServer, adaptive batching (max batch 8, 1 ms), against the service's v2 route, over REST and
   over gRPC (the same digit as raw_input_contents; h2load drives one HTTP/2 connection, as a gRPC
   channel is, with 1, 8 or 64 streams in flight where wrk opens that many connections);
+- NVIDIA Triton through PyTriton (its bundled tritonserver, CPU), the same REST and gRPC requests to
+  the encoder in its Python backend, onnxruntime on one thread, dynamic batching to 64 (500 us);
 and the service itself with model calls that never wait for more requests (VAE_BATCH_WAIT_MS=0),
 with every request traced (sampled at 100%, exported over OTLP/gRPC to a receiver in this process),
 and two ceilings under the same uvicorn: the bare ASGI no-op (reads the body, answers as many bytes
@@ -26,6 +28,7 @@ import json
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -110,6 +113,17 @@ def variants(digit: bytes, pixels: np.ndarray, fixtures: Path, otlp: str) -> dic
     litserve = [bin_of("litserve") / "python", "-m", "benchmarks.peers.litserve_server", "--port", "{port}"]
     bentoml = [bin_of("bentoml") / "bentoml", "serve", "benchmarks.peers.bentoml_service:Encoder", "--port", "{port}"]
     mlserver = [bin_of("mlserver") / "mlserver", "start", PEERS / "mlserver"]
+    triton = [
+        bin_of("triton") / "python",
+        "-m",
+        "benchmarks.peers.pytriton_server",
+        "--port",
+        "{port}",
+        "--grpc-port",
+        "{grpc}",
+    ]
+    # Triton's Python backend stub links libpython, which a pyenv or venv interpreter keeps in its own folder
+    libpython = {"LD_LIBRARY_PATH": sysconfig.get_config_var("LIBDIR")}
     fixed = {"VAE_BENCH_FIXTURES": str(fixtures)}
     traced = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
@@ -140,6 +154,8 @@ def variants(digit: bytes, pixels: np.ndarray, fixtures: Path, otlp: str) -> dic
             grpc_infer("encoder"),
             {"MLSERVER_HTTP_PORT": "{port}", "MLSERVER_GRPC_PORT": "{grpc}"},
         ),
+        "Triton, v2": (triton, Load("POST", "/v2/models/encoder/infer", infer, as_json), libpython),
+        "Triton, v2 gRPC": (triton, grpc_infer("encoder"), libpython),
     }
 
 
@@ -215,9 +231,8 @@ def main() -> None:
                                     (after[0] - before[0]) / (after[1] - before[1])
                                 )
     table = {key: median(key_runs) for key, key_runs in runs.items()}
-    print(
-        f"peers: LitServe {version_of('litserve')}, BentoML {version_of('bentoml')}, MLServer {version_of('mlserver')}"
-    )
+    versions = {"LitServe": "litserve", "BentoML": "bentoml", "MLServer": "mlserver", "PyTriton": "triton"}
+    print("peers: " + ", ".join(f"{name} {version_of(peer)}" for name, peer in versions.items()))
     print(
         f"{'variant':<28}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>9}"
         f"{'CPU us/req':>12}{'errors':>8}"

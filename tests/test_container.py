@@ -237,3 +237,23 @@ def test_compose_trains_beside_the_bundled_models_resumes_and_switches(checkout)
         assert trained != bundled and trained == beside.json()["model_id"]
     finally:
         sh(*compose, "--profile", "train", "down", "-v", "--remove-orphans", cwd=checkout, env=env, check=False)
+
+
+def test_the_ray_image_encodes_a_folder_with_vae_encode_dataset(checkout, tmp_path):
+    """The image deploy/ray's RayService and RayJob run: a local Ray inside it encodes the pictures
+    of a mounted folder, as its non-root user: a row for each picture, the refused one with its message."""
+    sh("docker", "build", "-t", "vae-service-ray:check", "--target", "ray", ".", cwd=checkout)
+    pictures = Path(tempfile.mkdtemp(prefix="vae-ray-", dir=tmp_path))
+    os.chmod(pictures, 0o777)
+    digits = load_dataset(SAMPLE_DATA).test.images[:50]
+    for index, digit in enumerate(digits):
+        (pictures / f"{index:02d}.png").write_bytes(png(digit))
+    (pictures / "broken.png").write_bytes(b"not a picture")
+    command = (
+        'vae-encode-dataset /data --out /tmp/out.parquet && python -c "import pyarrow.dataset as d; '
+        "t = d.dataset('/tmp/out.parquet').to_table().sort_by('path'); print(t.num_rows, t['error'].null_count)\""
+    )
+    result = sh("docker", "run", "--rm", "--shm-size=512m", "-v", f"{pictures}:/data:ro", "vae-service-ray:check",
+                "sh", "-c", command, timeout=600)  # fmt: skip
+    assert result.stdout.split()[-2:] == ["51", "50"], result.stdout + result.stderr
+    assert "50 encoded, 1 refused" in result.stderr

@@ -12,6 +12,7 @@ PEERS = {
     "litserve": ["litserve==0.2.19", "python-multipart"],
     "bentoml": ["bentoml==1.4.40"],
     "mlserver": ["mlserver==1.7.1"],
+    "triton": ["nvidia-pytriton==0.7.0"],  # bundles the tritonserver binary
 }
 
 
