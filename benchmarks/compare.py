@@ -56,6 +56,8 @@ def _grpc_answers(target: str, load: Load) -> bool:
         except grpc.RpcError as error:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 return False  # not listening yet
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return False  # listening, the model still loading (Triton)
             raise RuntimeError(f"{load.path} refused the benchmark's call: {error.details()}") from None
     return True
 
