@@ -82,6 +82,7 @@ COPY service ./service
 RUN pip install --quiet --no-compile ".[ray]"
 WORKDIR /app
 COPY models ./models
+ENV VAE_MODEL_REPOSITORY=/app/models
 USER vae
 
 FROM python:3.11-slim AS runtime
