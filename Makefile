@@ -56,6 +56,8 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.repository --smoke
 	$(BIN)/python -m benchmarks.client_folder --smoke
 	$(BIN)/python -m benchmarks.bulk --smoke
+	$(BIN)/python -m benchmarks.ray_serve --smoke
+	$(BIN)/python -m benchmarks.dashboard --seconds 5 --out $$(mktemp --suffix .png)
 	$(BIN)/python -m benchmarks.explorer --smoke
 	$(BIN)/python -m benchmarks.compare --smoke
 

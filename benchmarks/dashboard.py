@@ -47,7 +47,8 @@ def main() -> None:
             axes.set_xlabel("seconds into the run", fontsize=7)
             axes.set_ylabel(panel["fieldConfig"]["defaults"].get("unit", ""), fontsize=7)
             axes.tick_params(labelsize=7)
-            axes.legend(fontsize=6, loc="upper left", ncols=2)
+            if axes.lines:
+                axes.legend(fontsize=6, loc="upper left", ncols=2)
     figure.suptitle(f"{DASHBOARD['title']}: vae-serve under mixed traffic, scraped by Prometheus", fontsize=11)
     figure.savefig(args.out, dpi=90)
     print(f"wrote {args.out}")
