@@ -30,7 +30,7 @@ from service.settings import Settings
 if TYPE_CHECKING:  # Ray is the optional extra `ray`: imported when a run needs it, so that its absence is one line
     import ray.data
 
-PICTURE_SUFFIXES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
+PICTURE_SUFFIXES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]  # what the picture pipeline decodes
 GLOB_CHARACTERS = "*?["
 IMAGES = "bytes"  # the column of picture files' bytes between reading and encoding
 # Pictures per block of files read: blocks are what Ray spreads over the actors and redoes when a node

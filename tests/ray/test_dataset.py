@@ -159,7 +159,7 @@ def test_a_parquet_table_of_photographs_is_encoded_as_rest_encode_answers(cluste
         ),
         (
             ["{tmp}/empty", "--out", "{tmp}/out"],
-            "{tmp}/empty holds no picture (png, jpg, jpeg, gif, bmp, webp, tif, tiff) and no Parquet file",
+            "{tmp}/empty holds no picture (png, jpg, jpeg, gif, bmp, webp) and no Parquet file",
         ),
     ],
     ids=["missing", "no-match", "out-exists", "unknown-model", "no-columns", "no-pictures"],
