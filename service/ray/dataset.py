@@ -70,7 +70,7 @@ class Source:
     """Where the pictures are, checked before any cluster is joined."""
 
     filesystem: pyarrow.fs.FileSystem
-    paths: list[str]  # picture files, or one Parquet file or folder
+    paths: list[str]  # picture files, or Parquet files
     parquet: bool
     key: str  # `path` for picture files; the table's own key column for Parquet
     image_column: str
@@ -111,26 +111,32 @@ def source_of(location: str, key: str, image_column: str) -> Source:
         raise Refusal(f"{location} does not exist")
     if kind == pyarrow.fs.FileType.File:
         parquet = path.endswith(".parquet")
-        return _table(filesystem, path, key, image_column) if parquet else Source(filesystem, [path], False, "path", "")
-    listed = filesystem.get_file_info(pyarrow.fs.FileSelector(path, recursive=True))
-    if any(info.extension == "parquet" for info in listed):
-        return _table(filesystem, path, key, image_column)
-    files = sorted(info.path for info in listed if info.is_file and info.extension.lower() in PICTURE_SUFFIXES)
+        return (
+            _table(filesystem, [path], key, image_column) if parquet else Source(filesystem, [path], False, "path", "")
+        )
+    listed = [info for info in filesystem.get_file_info(pyarrow.fs.FileSelector(path, recursive=True)) if info.is_file]
+    if tables := sorted(info.path for info in listed if info.extension == "parquet"):
+        return _table(filesystem, tables, key, image_column)
+    files = sorted(info.path for info in listed if info.extension.lower() in PICTURE_SUFFIXES)
     if not files:
         raise Refusal(f"{location} holds no picture ({', '.join(PICTURE_SUFFIXES)}) and no Parquet file")
     return Source(filesystem, files, False, "path", "")
 
 
-def _table(filesystem: pyarrow.fs.FileSystem, path: str, key: str, image_column: str) -> Source:
-    """A Parquet file or folder with those columns."""
-    schema = pyarrow.dataset.dataset(path, filesystem=filesystem, format="parquet").schema
+def _table(filesystem: pyarrow.fs.FileSystem, files: list[str], key: str, image_column: str) -> Source:
+    """Parquet files with those columns."""
+    try:
+        schema = pyarrow.dataset.dataset(files, filesystem=filesystem, format="parquet").schema
+    except pa.ArrowInvalid as error:
+        raise Refusal(f"cannot read {files[0]} as Parquet: {error}") from None
     missing = [name for name in (key, image_column) if name not in schema.names]
     if missing:
+        where = files[0] if len(files) == 1 else f"{files[0]} (of {len(files)} Parquet files)"
         raise Refusal(
-            f"{path} has no column {' or '.join(map(repr, missing))} (it has {', '.join(schema.names)}); "
+            f"{where} has no column {' or '.join(map(repr, missing))} (it has {', '.join(schema.names)}); "
             "name its key and picture columns with --key and --image-column"
         )
-    return Source(filesystem, [path], True, key, image_column)
+    return Source(filesystem, files, True, key, image_column)
 
 
 def _image_bytes(batch: pa.Table, column: str) -> pa.Table:

@@ -172,3 +172,14 @@ def test_what_stops_a_whole_run_is_one_line_before_any_cluster(tmp_path, capsys,
     with pytest.raises(SystemExit) as stopped:
         main([argument.format(tmp=tmp_path) for argument in arguments])
     assert stopped.value.code == f"vae-encode-dataset: {message.format(tmp=tmp_path)}"
+
+
+def test_a_file_named_parquet_that_is_not_is_one_line(tmp_path):
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "part-0.parquet").write_bytes(b"not Parquet at all")
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path / "tables"), "--out", str(tmp_path / "out")])
+    assert stopped.value.code.startswith(
+        f"vae-encode-dataset: cannot read {tmp_path}/tables/part-0.parquet as Parquet:"
+    )
+    assert "\n" not in stopped.value.code

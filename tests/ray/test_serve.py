@@ -118,4 +118,3 @@ def test_killing_one_replica_under_load_leaves_the_routes_answering(cluster, ser
     assert len(failed) <= len(threads), statuses
     assert all(status == 200 for status in after_kill[(failed[-1] + 1 if failed else 0) :])
     assert len(after_kill) > 50 and np.mean(np.array(after_kill) == 200) > 0.95
-
