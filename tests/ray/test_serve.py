@@ -3,7 +3,6 @@ through Ray's proxy the REST and v2 routes answer as the app does in one process
 errors, limits and one X-Request-ID); killing one replica's actor under load leaves them answering."""
 
 import threading
-import time
 from collections import Counter
 
 import httpx
@@ -101,7 +100,7 @@ def test_killing_one_replica_under_load_leaves_the_routes_answering(cluster, ser
     threads = [threading.Thread(target=load) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(2)
+    wait_until(lambda: statuses[200] >= 50, "the load answered before the kill", within=60)
     _, pid = replicas(cluster)[0]
     psutil.Process(pid).kill()
     killed.set()
