@@ -132,6 +132,9 @@ def serving(cluster: RayCluster, folder: Path, **args: object) -> Iterator[str]:
     config = yaml.safe_load((REPO / "deploy" / "ray" / "serve.yaml").read_text())
     port = free_port()
     config["http_options"] |= {"host": "127.0.0.1", "port": port}
+    # On one machine, a proxy per node would mean two proxies on one port, the kernel handing each
+    # connection to either, one of them perhaps still without its routes: the head's alone here.
+    config["proxy_location"] = "HeadOnly"
     config["applications"][0]["args"] = args
     path = folder / "serve.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -63,8 +63,8 @@ def test_each_route_group_answers_through_the_proxy_as_the_app_does(served, name
     settings = Settings(model_repository=REPO / "models", max_body_bytes=SMALL_BODY_LIMIT)
     with served_by(settings) as client:
         alone = client.request(method, path, **options)
-    assert through_ray.status_code == alone.status_code
-    assert through_ray.headers["content-type"] == alone.headers["content-type"]
+    assert through_ray.status_code == alone.status_code, through_ray.text
+    assert through_ray.headers["content-type"] == alone.headers["content-type"], through_ray.text
     if through_ray.headers["content-type"].startswith("image/"):
         assert through_ray.content == alone.content
     else:
