@@ -6,7 +6,6 @@ per second, wall time of the whole command (start-up included), medians of inter
     python -m benchmarks.bulk [--count 10000] [--rounds 3] [--smoke]
 """
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -15,14 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.bodies import png
+from benchmarks.digit_folder import count_and_rounds, write_digits
 from harness.ray_cluster import two_node_cluster, wait_for_nodes
 from harness.server import running_server
-from training.data import load_dataset
 
-ROOT = Path(__file__).resolve().parent.parent
-FULL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
-SAMPLE_MNIST = ROOT / "tests" / "data" / "mnist-sample"
 BIN = Path(sys.executable).parent
 IN_ONE_PROCESS = """
 import sys
@@ -41,20 +36,11 @@ def timed(command: list, env: dict | None = None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="200 pictures, one round")
-    args = parser.parse_args()
-    count, rounds = (200, 1) if args.smoke else (args.count, args.rounds)
-    data = FULL_MNIST if (FULL_MNIST / "t10k-images-idx3-ubyte.gz").exists() else SAMPLE_MNIST
-    images = load_dataset(data).test.images[:count]
+    count, rounds = count_and_rounds(__doc__.split("\n\n")[0])
     with tempfile.TemporaryDirectory() as scratch, two_node_cluster() as cluster, running_server(None) as server:
         scratch = Path(scratch)
         folder = scratch / "digits"
-        folder.mkdir()
-        for index, image in enumerate(images):
-            (folder / f"{index:05d}.png").write_bytes(png(image))
+        images = write_digits(folder, count)
         wait_for_nodes(cluster, 2)
         out = scratch / "out"
         variants = {

@@ -4,7 +4,6 @@ request at a time with the same command: pictures per second, medians of interle
     python -m benchmarks.client_folder [--count 10000] [--rounds 3] [--smoke]
 """
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -12,13 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.bodies import png
+from benchmarks.digit_folder import count_and_rounds, write_digits
 from harness.server import running_server
-from training.data import load_dataset
 
-ROOT = Path(__file__).resolve().parent.parent
-FULL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
-SAMPLE_MNIST = ROOT / "tests" / "data" / "mnist-sample"
 COMMAND = [sys.executable, "-c", "from vae_client.folder import main; main()"]
 VARIANTS = {
     "defaults (4 requests in flight, 32 pictures each)": [],
@@ -34,19 +29,10 @@ def run(folder: Path, url: str, options: list[str], out: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="200 pictures, one round")
-    args = parser.parse_args()
-    count, rounds = (200, 1) if args.smoke else (args.count, args.rounds)
-    data = FULL_MNIST if (FULL_MNIST / "t10k-images-idx3-ubyte.gz").exists() else SAMPLE_MNIST
-    images = load_dataset(data).test.images[:count]
+    count, rounds = count_and_rounds(__doc__.split("\n\n")[0])
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "digits"
-        folder.mkdir()
-        for index, image in enumerate(images):
-            (folder / f"{index:05d}.png").write_bytes(png(image))
+        images = write_digits(folder, count)
         seconds = {name: [] for name in VARIANTS}
         with running_server(None) as server:
             for _ in range(rounds):
