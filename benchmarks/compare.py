@@ -37,7 +37,7 @@ import grpc
 import httpx
 import numpy as np
 
-from benchmarks.load import Load, Result, grpc_call, run_h2load, run_wrk
+from benchmarks.load import Load, Result, add_plan_options, grpc_call, plan_of, run_h2load, run_wrk
 from benchmarks.peers.environments import bin_of, version_of
 from benchmarks.serving import BASELINE_COMMAND, LOAD_CORE, ROOT, SERVER_CORE, batch_totals
 from harness.bodies import MULTIPART_TYPE, multipart, png
@@ -186,16 +186,13 @@ def median(runs: list[Result]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 64], metavar="N")
-    parser.add_argument("--smoke", action="store_true", help="one short round at 8 connections")
+    add_plan_options(parser)
     parser.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants alone (default: all)")
     parser.add_argument(
         "--beside", type=Path, metavar="CHECKOUT", help="also serve the service's variants from this checkout of it"
     )
     args = parser.parse_args()
-    seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, args.connections)
+    seconds, rounds, connections = plan_of(args)
     images = load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images
     digit, pixels = png(images[0]), (images[0] / np.float32(255)).reshape(1, 1, 28, 28)
     runs: dict[tuple[str, int], list[Result]] = {}

@@ -1,6 +1,7 @@
 """Driving a server with wrk (HTTP/1.1) or h2load (HTTP/2, for gRPC): real load generators, in their
 own process and core."""
 
+import argparse
 import re
 import resource
 import subprocess
@@ -61,10 +62,34 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """The CPU time the processes have used, those that ended since counting as nothing."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _cpu_seconds(pid: int) -> float:
     process = psutil.Process(pid)
-    times = [p.cpu_times() for p in [process, *process.children(recursive=True)]]
-    return sum(t.user + t.system for t in times)
+    return cpu_seconds([process, *process.children(recursive=True)])
+
+
+def add_plan_options(parser: argparse.ArgumentParser) -> None:
+    """How long (--seconds), how often (--rounds) and at how many connections a load benchmark drives."""
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 64], metavar="N")
+    parser.add_argument("--smoke", action="store_true", help="one short round at 8 connections")
+
+
+def plan_of(args: argparse.Namespace) -> tuple[int, int, list[int]]:
+    """(seconds, rounds, connections); --smoke is one short round at 8 connections."""
+    return (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, args.connections)
 
 
 def run_wrk(url: str, load: Load, connections: int, seconds: float, server_pid: int, core: str) -> Result:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.load import Load, run_wrk
+from benchmarks.load import Load, add_plan_options, cpu_seconds, plan_of, run_wrk
 from benchmarks.serving import LOAD_CORE
 from harness.bodies import png
 from harness.ray_cluster import serving, two_node_cluster, wait_for_nodes
@@ -22,17 +22,6 @@ from harness.server import running_server
 from training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def measure(url: str, load: Load, connections: int, seconds: float, servers: Callable[[], list]) -> dict:
@@ -52,12 +41,9 @@ def measure(url: str, load: Load, connections: int, seconds: float, servers: Cal
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 64], metavar="N")
-    parser.add_argument("--smoke", action="store_true", help="one short round at 8 connections")
+    add_plan_options(parser)
     args = parser.parse_args()
-    seconds, rounds, connections = (1, 1, [8]) if args.smoke else (args.seconds, args.rounds, args.connections)
+    seconds, rounds, connections = plan_of(args)
     digit = png(load_dataset(ROOT / "tests" / "data" / "mnist-sample").test.images[0])
     load = Load("POST", "/encode", digit, (("Content-Type", "image/png"),))
     runs: dict[tuple[str, int], list[dict]] = {}
