@@ -19,13 +19,20 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+_GIVEN: set[int] = set()
+
 
 def free_port() -> int:
-    """A port free now, for a peer that cannot be asked to pick its own (benchmarks only: another
-    process may take it before the peer binds it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port free now, for a peer that cannot be asked to pick its own (another process may take
+    it before the peer binds it), and never one given before: the kernel hands a just-released port
+    out again, and a peer given the same port twice (Ray's many ports) refuses to start."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 @contextmanager
