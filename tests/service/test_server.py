@@ -149,27 +149,40 @@ def test_64_requests_whose_clients_leave_before_their_batch_cost_no_model_call(m
     more to join; their clients all leave in that time, and the call never runs."""
     picture = png(load_dataset(sample_data_dir).test.images[0])
     head = f"POST /encode HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {len(picture)}\r\n\r\n"
-    with running_server(model_dir, VAE_BATCH_WAIT_MS="100") as server:
-        before = httpx.get(f"{server.url}/metrics").text
-        port = int(server.url.rsplit(":", 1)[1])
-        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
-        for client in clients:
-            client.sendall(head.encode() + picture[:-1])
-        wait_until(lambda: requests_in_flight(server.url) == 64, "all 64 requests waiting for their last byte")
-        for client in clients:
-            client.sendall(picture[-1:])
 
-        def queued() -> float:
-            return metric(httpx.get(f"{server.url}/metrics").text, "vae_batch_queue", model="model")
+    def queued_then_left() -> tuple[str, str, list[dict]] | None:
+        """The metrics before and after and the request lines, or None when the 64 did not all reach
+        the queue inside one wait of 100 ms (a busy machine): the setting's ceiling, so try again."""
+        with running_server(model_dir, VAE_BATCH_WAIT_MS="100") as server:
+            before = httpx.get(f"{server.url}/metrics").text
+            port = int(server.url.rsplit(":", 1)[1])
+            clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+            for client in clients:
+                client.sendall(head.encode() + picture[:-1])
+            wait_until(lambda: requests_in_flight(server.url) == 64, "all 64 requests waiting for their last byte")
+            for client in clients:
+                client.sendall(picture[-1:])
 
-        wait_until(lambda: queued() == 64, "all 64 queued for the model, waiting up to 100 ms for more to join")
-        for client in clients:
-            client.close()
-        # the requests end at once; the batch they left is flushed, and counted, when its wait is over
-        wait_until(lambda: requests_in_flight(server.url) == 0 and queued() == 0, "the batch the clients left")
-        after = httpx.get(f"{server.url}/metrics").text
-        assert server.stop() == 0
-        lines = [line for line in server.log_lines() if line.get("path") == "/encode"]
+            def queued() -> float:
+                return metric(httpx.get(f"{server.url}/metrics").text, "vae_batch_queue", model="model")
+
+            try:
+                wait_until(lambda: queued() == 64, "all 64 queued for the model, waiting up to 100 ms for more")
+            except AssertionError:
+                return None
+            for client in clients:
+                client.close()
+            # the requests end at once; the batch they left is flushed, and counted, when its wait is over
+            wait_until(lambda: requests_in_flight(server.url) == 0 and queued() == 0, "the batch the clients left")
+            after = httpx.get(f"{server.url}/metrics").text
+            assert server.stop() == 0
+            return before, after, [line for line in server.log_lines() if line.get("path") == "/encode"]
+
+    for _ in range(3):
+        if (outcome := queued_then_left()) is not None:
+            break
+    assert outcome is not None, "the 64 requests never reached the queue together in 3 tries"
+    before, after, lines = outcome
 
     def delta(name: str, **labels: str) -> float:
         return metric(after, name, **labels) - metric(before, name, **labels)
