@@ -1,9 +1,15 @@
-"""The Open Inference Protocol over gRPC: grpcio's asyncio server on the REST app's event loop and
-engine, so the same models, limits, API key (as call metadata) and model batches serve both; the
-core's refusals become gRPC status codes with the same messages. Outputs come back in the form the
-inputs came in: raw_output_contents for raw_input_contents, typed contents for typed ones."""
+"""The Open Inference Protocol over gRPC, on the REST app's event loop and engine, so the same
+models, limits, API key (as call metadata) and model batches serve both; the core's refusals become
+gRPC status codes with the same messages. Outputs come back in the form the inputs came in:
+raw_output_contents for raw_input_contents, typed contents for typed ones.
+
+grpcio's threaded server takes the calls and hands each to the event loop, where the methods run.
+Its asyncio server would run them there directly, but it accepts one call per turn of its poller,
+so concurrent calls reached the model one by one and never shared a batch.
+"""
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import time
@@ -79,11 +85,11 @@ class Denied(Exception):
         self.detail = detail
 
 
-def _metadata(context: grpc.aio.ServicerContext, key: str) -> list[str]:
+def _metadata(context: grpc.ServicerContext, key: str) -> list[str]:
     return [value for name, value in context.invocation_metadata() or () if name == key]
 
 
-def _offered_keys(context: grpc.aio.ServicerContext) -> list[bytes]:
+def _offered_keys(context: grpc.ServicerContext) -> list[bytes]:
     """Every key the call offers, as `authorization: Bearer KEY` or `x-api-key: KEY` metadata."""
     bearer = [bearer_token(value.encode()) for value in _metadata(context, "authorization")]
     return bearer + [value.encode() for value in _metadata(context, "x-api-key")]
@@ -98,7 +104,7 @@ def rpc(*, guarded: bool = True):
         route = f"/{SERVICE}/{method.__name__}"
 
         @functools.wraps(method)
-        async def handler(self: "Servicer", request: object, context: grpc.aio.ServicerContext) -> object:
+        async def handler(self: "Servicer", request: object, context: grpc.ServicerContext) -> object:
             return await self.call(route, guarded, method, request, context)
 
         return handler
@@ -115,7 +121,7 @@ class Servicer:
         self.key = settings.api_key.get_secret_value().encode() if settings.api_key else None
         self.timeout = settings.request_timeout_s
 
-    async def call(self, route: str, guarded: bool, method, request: object, context: grpc.aio.ServicerContext):
+    async def call(self, route: str, guarded: bool, method, request: object, context: grpc.ServicerContext):
         if not tracing.enabled:
             return await self._handled(route, guarded, method, request, context)
         metadata = {name: value for name, value in context.invocation_metadata() or () if isinstance(value, str)}
@@ -124,7 +130,7 @@ class Servicer:
         ):
             return await self._handled(route, guarded, method, request, context)
 
-    async def _handled(self, route: str, guarded: bool, method, request: object, context: grpc.aio.ServicerContext):
+    async def _handled(self, route: str, guarded: bool, method, request: object, context: grpc.ServicerContext):
         offered = _metadata(context, "x-request-id")
         call_id = request_id(offered[0] if offered else None)
         context.set_trailing_metadata((("x-request-id", call_id),))
@@ -145,9 +151,9 @@ class Servicer:
             code, detail = grpc.StatusCode.INTERNAL, INTERNAL_ERROR
         finally:
             self._record(route, call_id, code, detail, time.perf_counter() - began)
-        await context.abort(code, detail)
+        raise Denied(code, detail)
 
-    async def _guarded(self, method, request: object, context: grpc.aio.ServicerContext) -> object:
+    async def _guarded(self, method, request: object, context: grpc.ServicerContext) -> object:
         if self.key is not None and not only(self.key, _offered_keys(context)):
             REJECTED.labels("unauthorized").inc()
             raise Denied(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key")
@@ -285,15 +291,32 @@ def _inputs(request: pb.ModelInferRequest) -> list[Tensor]:
     return tensors
 
 
-def handlers(servicer: Servicer) -> grpc.GenericRpcHandler:
-    """Each method of the .proto's service, served by the servicer's method of its name, under the
-    protocol's service name."""
+def on_loop(method: Callable[[object, grpc.ServicerContext], Awaitable[object]], loop: asyncio.AbstractEventLoop):
+    """A method of the servicer as grpcio's threads call it: run on the event loop, its thread waiting
+    for the answer; a call that ends early (the client cancelled, or its deadline passed) cancels it."""
+
+    def handle(request: object, context: grpc.ServicerContext) -> object:
+        answer = asyncio.run_coroutine_threadsafe(method(request, context), loop)
+        context.add_callback(answer.cancel)  # runs when the call ends, and does nothing once answered
+        try:
+            return answer.result()
+        except Denied as denied:
+            context.abort(denied.code, denied.detail)
+        except concurrent.futures.CancelledError:
+            context.abort(grpc.StatusCode.CANCELLED, "the call ended before its answer")
+
+    return handle
+
+
+def handlers(servicer: Servicer, loop: asyncio.AbstractEventLoop) -> grpc.GenericRpcHandler:
+    """Each method of the .proto's service, served by the servicer's method of its name on the event
+    loop, under the protocol's service name."""
     methods = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods
     return grpc.method_handlers_generic_handler(
         SERVICE,
         {
             method.name: grpc.unary_unary_rpc_method_handler(
-                getattr(servicer, method.name),
+                on_loop(getattr(servicer, method.name), loop),
                 request_deserializer=GetMessageClass(method.input_type).FromString,
                 response_serializer=GetMessageClass(method.output_type).SerializeToString,
             )
@@ -311,13 +334,22 @@ async def serving(engine: Engine, grace_s: float) -> AsyncIterator[int]:
     """The gRPC server on VAE_GRPC_PORT for as long as the context lasts; yields the port it bound (0
     picks a free one). At the end, calls in flight get grace_s to finish; new ones are refused."""
     settings = engine.settings
-    # Messages over the body limit get RESOURCE_EXHAUSTED from grpcio before they are read into Python.
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_body_bytes)])
-    server.add_generic_rpc_handlers([handlers(Servicer(engine))])
+    # A thread per call in progress, each waiting on the loop; past the in-flight limit, grpcio
+    # refuses calls itself with RESOURCE_EXHAUSTED, as the service does over that limit.
+    threads = concurrent.futures.ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="grpc")
+    server = grpc.server(
+        threads,
+        # Messages over the body limit get RESOURCE_EXHAUSTED from grpcio before they are read into Python.
+        options=[("grpc.max_receive_message_length", settings.max_body_bytes)],
+        maximum_concurrent_rpcs=settings.max_in_flight,
+    )
+    server.add_generic_rpc_handlers([handlers(Servicer(engine), asyncio.get_running_loop())])
     port = server.add_insecure_port(_address(settings.host, settings.grpc_port))
-    await server.start()
+    server.start()
     log.info("grpc listening", extra={"host": settings.host, "grpc_port": port})
     try:
         yield port
     finally:
-        await server.stop(grace_s)
+        # The calls finishing in the grace period run on this loop: wait for the stop off it.
+        await asyncio.to_thread(server.stop(grace_s).wait)
+        threads.shutdown()

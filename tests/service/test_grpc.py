@@ -4,17 +4,20 @@ against the real server in a subprocess, on real MNIST test digits: results equa
 own outputs run with onnxruntime, and errors carry the same messages as over REST, as gRPC codes."""
 
 import base64
+import concurrent.futures
 import shutil
 import subprocess
 import sys
 import threading
 
+import grpc
 import httpx
 import numpy as np
 import pytest
 
 from harness.bodies import png
 from harness.server import metric, requests_in_flight, running_server, wait_until
+from service.grpc import inference_pb2 as pb
 from tests.conftest import REPO
 from tests.service.grpc_clients import call
 from tests.service.imaging import digit_on_paper
@@ -226,6 +229,67 @@ def test_sigterm_lets_a_grpc_call_in_flight_finish(model_dir):
     mu = np.array(result["outputs"]["mu"])
     assert mu.shape == (64, 2) and np.isfinite(mu).all()
     assert [line["status"] for line in lines if line.get("path") == INFER_ROUTE] == ["OK"]
+
+
+def decode_calls(target: str, points: np.ndarray, timeout: float) -> list[np.ndarray | grpc.StatusCode]:
+    """One ModelInfer call to model-decoder per point, all at once, each from its own thread; each
+    call's image, or its status code when it failed."""
+    start = threading.Barrier(len(points))
+
+    def decode(point: np.ndarray) -> np.ndarray | grpc.StatusCode:
+        request = pb.ModelInferRequest(model_name="model-decoder", raw_input_contents=[point.astype("<f4").tobytes()])
+        request.inputs.add(name="z", datatype="FP32", shape=[1, 2])
+        start.wait()
+        try:
+            answer = infer(request, timeout=timeout)
+        except grpc.RpcError as error:
+            return error.code()
+        return np.frombuffer(answer.raw_output_contents[0], "<f4")
+
+    with grpc.insecure_channel(target) as channel, concurrent.futures.ThreadPoolExecutor(len(points)) as threads:
+        infer = channel.unary_unary(
+            INFER_ROUTE,
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
+        return list(threads.map(decode, points))
+
+
+def decoder_batches(url: str) -> tuple[float, float]:
+    """How many decoder calls the server made, and how many were cancelled before theirs."""
+    page = httpx.get(f"{url}/metrics").text
+    labels = {"model": "model", "graph": "decoder"}
+    return metric(page, "vae_batch_size_count", **labels), metric(page, "vae_cancelled_total", **labels)
+
+
+def test_concurrent_calls_share_model_calls(model_dir):
+    """Calls in flight together meet in the model's batch, as concurrent REST requests do, and each
+    still gets its own answer: the one its point gets alone."""
+    points = np.random.default_rng(7).normal(size=(16, 2))
+    with running_server(model_dir, "--grpc-port", "0", VAE_BATCH_WAIT_MS="50") as server:
+        alone = [decode_calls(server.grpc_target, point[None], timeout=10)[0] for point in points]
+        calls_before, _ = decoder_batches(server.url)
+        together = decode_calls(server.grpc_target, points, timeout=10)
+        calls, _ = decoder_batches(server.url)
+    np.testing.assert_allclose(np.stack(together), np.stack(alone), atol=1e-6)
+    assert calls - calls_before <= len(points) / 4
+
+
+def test_a_call_whose_deadline_passes_leaves_the_batch_unrun(model_dir):
+    """64 calls with a 30 ms deadline and a 100 ms batch wait: those still waiting for their batch
+    when the deadline passes are cancelled on the server, so the model never runs for them, and the
+    metrics count them; the calls that made it in time get their image."""
+    points = np.zeros((64, 2))
+    with running_server(model_dir, "--grpc-port", "0", VAE_BATCH_WAIT_MS="100") as server:
+        _, cancelled_before = decoder_batches(server.url)
+        results = decode_calls(server.grpc_target, points, timeout=0.03)
+        wait_until(lambda: decoder_batches(server.url)[1] > cancelled_before, "a call cancelled in its batch")
+        _, cancelled = decoder_batches(server.url)
+    late = [result for result in results if isinstance(result, grpc.StatusCode)]
+    assert late == [grpc.StatusCode.DEADLINE_EXCEEDED] * len(late)
+    assert cancelled - cancelled_before <= len(late)  # some late ones ran alone, or never reached the batcher
+    images = [result for result in results if not isinstance(result, grpc.StatusCode)]
+    assert all(image.shape == (28 * 28,) and np.array_equal(image, images[0]) for image in images)
 
 
 def test_the_generated_module_is_the_protos(tmp_path):
