@@ -41,5 +41,6 @@ class Percentiles:
         self._percents = np.linspace(0, 100, len(quantiles))
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
-        """Share of the test images (in percent) that scored lower: near 0, unlike anything tested."""
-        return np.interp(scores, self._scores, self._percents, left=0.0, right=100.0)
+        """Share of the test images (in percent) that scored lower: near 0, unlike anything tested;
+        0 and 100 beyond the lowest and highest (np.interp holds the end values)."""
+        return np.interp(scores, self._scores, self._percents)

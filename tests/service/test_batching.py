@@ -178,3 +178,42 @@ def test_a_request_alone_never_waits_for_the_batch_wait_and_a_pair_does():
 
     assert max(asyncio.run(lone_latencies())) < wait / 5
     assert asyncio.run(pair_latency()) >= wait
+
+
+def test_a_full_batch_runs_at_once_and_every_gathering_waits_afresh():
+    """With a wait far longer than a model call: callers that fill the batch exactly do not wait for
+    more; callers that do not fill it wait once per call, each time the wait comes round."""
+    wait = 0.3
+
+    async def latencies(batcher: Batcher, *callers: np.ndarray) -> float:
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(batcher(inputs) for inputs in callers))
+        return asyncio.get_running_loop().time() - started
+
+    async def scenario() -> tuple[float, list[float]]:
+        full = await latencies(Batcher("test", "encoder", Model(), max_batch=4, max_wait_s=wait), rows(1, 2), rows(3, 4))
+        batcher = Batcher("test", "encoder", Model(), max_batch=64, max_wait_s=wait)
+        pairs = [await latencies(batcher, rows(1), rows(2)) for _ in range(2)]
+        return full, pairs
+
+    full, pairs = asyncio.run(scenario())
+    assert full < wait / 5
+    assert min(pairs) >= wait
+
+
+def test_the_inference_time_is_the_model_calls_own():
+    """vae_inference_seconds gets each model call's duration: positive, and no longer than the calls took."""
+    labels = {"model": "timed-test", "graph": "encoder"}
+    before = REGISTRY.get_sample_value("vae_inference_seconds_sum", labels) or 0.0
+    batcher = Batcher("timed-test", "encoder", Model(), max_batch=64, max_wait_s=0)
+
+    async def scenario() -> float:
+        started = asyncio.get_running_loop().time()
+        for value in range(3):
+            await batcher(rows(value))
+        return asyncio.get_running_loop().time() - started
+
+    took = asyncio.run(scenario())
+    recorded = REGISTRY.get_sample_value("vae_inference_seconds_sum", labels) - before
+    assert REGISTRY.get_sample_value("vae_inference_seconds_count", labels) == 3
+    assert 0 < recorded <= took
