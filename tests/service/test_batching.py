@@ -191,7 +191,8 @@ def test_a_full_batch_runs_at_once_and_every_gathering_waits_afresh():
         return asyncio.get_running_loop().time() - started
 
     async def scenario() -> tuple[float, list[float]]:
-        full = await latencies(Batcher("test", "encoder", Model(), max_batch=4, max_wait_s=wait), rows(1, 2), rows(3, 4))
+        filled = Batcher("test", "encoder", Model(), max_batch=4, max_wait_s=wait)
+        full = await latencies(filled, rows(1, 2), rows(3, 4))
         batcher = Batcher("test", "encoder", Model(), max_batch=64, max_wait_s=wait)
         pairs = [await latencies(batcher, rows(1), rows(2)) for _ in range(2)]
         return full, pairs
