@@ -205,7 +205,9 @@ def test_a_full_batch_runs_at_once_and_every_gathering_waits_afresh():
 def test_the_inference_time_is_the_model_calls_own():
     """vae_inference_seconds gets each model call's duration: positive, and no longer than the calls took."""
     labels = {"model": "timed-test", "graph": "encoder"}
-    before = REGISTRY.get_sample_value("vae_inference_seconds_sum", labels) or 0.0
+    sum_before, count_before = (
+        REGISTRY.get_sample_value(f"vae_inference_seconds_{part}", labels) or 0.0 for part in ("sum", "count")
+    )
     batcher = Batcher("timed-test", "encoder", Model(), max_batch=64, max_wait_s=0)
 
     async def scenario() -> float:
@@ -215,6 +217,6 @@ def test_the_inference_time_is_the_model_calls_own():
         return asyncio.get_running_loop().time() - started
 
     took = asyncio.run(scenario())
-    recorded = REGISTRY.get_sample_value("vae_inference_seconds_sum", labels) - before
-    assert REGISTRY.get_sample_value("vae_inference_seconds_count", labels) == 3
+    recorded = REGISTRY.get_sample_value("vae_inference_seconds_sum", labels) - sum_before
+    assert REGISTRY.get_sample_value("vae_inference_seconds_count", labels) - count_before == 3
     assert 0 < recorded <= took
