@@ -37,7 +37,7 @@ class Percentiles:
     """Where a score falls among the test images' scores, given their quantiles."""
 
     def __init__(self, quantiles: list[float]):
-        self._scores = np.asarray(quantiles, np.float64)
+        self._scores = np.asarray(quantiles)
         self._percents = np.linspace(0, 100, len(quantiles))
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:

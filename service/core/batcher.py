@@ -108,9 +108,10 @@ class Batcher:
                 future.set_exception(error)
             return
         if tracing.enabled:
+            ended = time.time_ns()
             attributes = self._attributes | {"vae.batch_size": len(joined)}
             for _, _, queued in live:
-                queued.record(started, time.time_ns(), attributes)
+                queued.record(started, ended, attributes)
         start = 0
         for inputs, future, _ in live:
             end = start + len(inputs)

@@ -202,6 +202,43 @@ def test_a_full_batch_runs_at_once_and_every_gathering_waits_afresh():
     assert min(pairs) >= wait
 
 
+def test_a_call_counts_its_batch_and_queue_under_its_model_and_half():
+    """vae_batch_size and vae_batch_queue are labelled with the batcher's model and graph: two
+    callers wait in the queue (2 rows) for one call of 2, then the queue is empty."""
+    labels = {"model": "labelled-test", "graph": "decoder"}
+    batcher = Batcher("labelled-test", "decoder", Model(), max_batch=64, max_wait_s=0.05)
+    before = REGISTRY.get_sample_value("vae_batch_size_sum", labels) or 0.0
+
+    async def scenario() -> float:
+        callers = asyncio.gather(batcher(rows(1)), batcher(rows(2)))
+        await asyncio.sleep(0.01)  # inside the batch wait
+        queued = REGISTRY.get_sample_value("vae_batch_queue", labels)
+        await callers
+        return queued
+
+    assert asyncio.run(scenario()) == 2
+    assert REGISTRY.get_sample_value("vae_batch_queue", labels) == 0
+    assert REGISTRY.get_sample_value("vae_batch_size_sum", labels) - before == 2
+
+
+def test_only_the_callers_that_left_are_counted_as_cancelled():
+    labels = {"model": "partly-cancelled", "graph": "encoder"}
+    before = REGISTRY.get_sample_value("vae_cancelled_total", labels) or 0.0
+    model = Model()
+    batcher = Batcher("partly-cancelled", "encoder", model, max_batch=64, max_wait_s=0)
+
+    async def scenario() -> None:
+        staying = [asyncio.ensure_future(batcher(rows(value))) for value in (1, 2)]
+        leaving = asyncio.ensure_future(batcher(rows(3)))
+        await asyncio.sleep(0)  # all three wait for the call
+        leaving.cancel()
+        await asyncio.gather(*staying)
+
+    asyncio.run(scenario())
+    assert [batch.ravel().tolist() for batch in model.batches] == [[1, 2]]
+    assert REGISTRY.get_sample_value("vae_cancelled_total", labels) - before == 1
+
+
 def test_the_inference_time_is_the_model_calls_own():
     """vae_inference_seconds gets each model call's duration: positive, and no longer than the calls took."""
     labels = {"model": "timed-test", "graph": "encoder"}

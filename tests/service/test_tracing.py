@@ -93,6 +93,26 @@ def test_callers_batched_together_each_get_the_wait_and_the_shared_call(spans):
         assert children["wait for the batch"].end_time == children["model call"].start_time
         assert children["model call"].attributes["vae.batch_size"] == 2
         assert children["model call"].attributes["vae.model_id"] == "traced-1"
+    calls = [span for span in finished if span.name == "model call"]
+    assert len({(span.start_time, span.end_time) for span in calls}) == 1, "one call, timed once for all"
+
+
+def test_a_lone_call_and_a_batch_each_say_which_model_and_graph_ran(spans):
+    """The "model call" span names the model, its half and the batch's size on both of the batcher's
+    paths (a lone caller runs at once, callers together share a call); a model without an id
+    (a plain script's) names none."""
+    batcher = Batcher("named", "decoder", lambda inputs: (inputs * 2,), 8, 0)
+
+    async def calls() -> None:
+        await asyncio.gather(*(batcher(np.zeros((1, 2), np.float32)) for _ in range(3)))
+        await batcher(np.zeros((1, 2), np.float32))  # after a batch, a call still looks for company
+        await batcher(np.zeros((1, 2), np.float32))  # having found none, the next one runs at once
+
+    asyncio.run(calls())
+    attributes = [dict(span.attributes) for span in spans.get_finished_spans() if span.name == "model call"]
+    sizes = [attribute.pop("vae.batch_size") for attribute in attributes]
+    assert sizes == [3, 3, 3, 1, 1]  # each caller of a shared call has its own span of it
+    assert attributes == [{"vae.model": "named", "vae.graph": "decoder"}] * 5
 
 
 def test_a_grpc_call_is_a_span_of_the_callers_trace(spans, model_dir):
