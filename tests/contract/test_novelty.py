@@ -61,3 +61,10 @@ def test_a_percentile_is_the_share_of_reference_scores_below():
     found = percentiles(np.array([-5.0, 0.0, 499.5, 999.0, 2000.0]))
     np.testing.assert_allclose(found, [0.0, 0.0, 50.0, 100.0, 100.0], atol=1e-9)
     assert percentiles(np.array([9.99]))[0] == pytest.approx(1.0, abs=1e-3)  # the "below 1" edge
+
+
+def test_the_reference_quantiles_are_201_scores_in_thousandths_of_a_nat():
+    scores = np.linspace(-200.123456, -100.654321, 1000)
+    quantiles = reference_quantiles(scores)
+    assert len(quantiles) == 201 and quantiles[0] == -200.123 and quantiles[-1] == -100.654
+    assert quantiles[100] == round(float(np.median(scores)), 3)

@@ -63,3 +63,14 @@ def test_importance_weighted_bound_is_above_the_elbo(pixels):
     elbo = sum(mean_elbo(model, pixels, seed=seed)["elbo"] for seed in range(20)) / 20
     iwae = importance_weighted_log_likelihood(model, pixels, samples=1000, seed=0)
     assert iwae > elbo
+
+
+def test_the_reparameterised_sample_is_drawn_in_the_posteriors_precision():
+    """A float64 posterior gets a float64 draw: mu + eps * sigma with eps as torch draws it in
+    float64 from the same generator (a float32 draw is a different sequence of numbers)."""
+    mu = torch.tensor([[0.5, -1.0], [2.0, 0.0]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, -2.0], [1.0, 0.5]], dtype=torch.float64)
+    z = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(3))
+    epsilon = torch.randn(mu.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert z.dtype == torch.float64
+    torch.testing.assert_close(z, mu + epsilon * torch.exp(0.5 * logvar), rtol=0, atol=1e-12)
