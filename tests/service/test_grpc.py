@@ -211,11 +211,16 @@ def test_the_api_key_as_metadata(model_dir):
     assert metric(page, "vae_requests_total", route=INFER_ROUTE, method="gRPC", status="OK") == 2
 
 
-def test_sigterm_lets_a_grpc_call_in_flight_finish(model_dir):
-    """64 large pages keep the picture threads busy for a while; SIGTERM comes while they work."""
+def large_page() -> bytes:
+    """A PNG of a 4800x4800 page with one stroke: 64 of them keep the picture threads busy for seconds."""
     page = np.full((4800, 4800), 230, np.uint8)
     page[1000:3800, 2000:2600] = 20
-    pages = [files("image", [png(page)] * 64)]
+    return png(page)
+
+
+def test_sigterm_lets_a_grpc_call_in_flight_finish(model_dir):
+    """64 large pages keep the picture threads busy for a while; SIGTERM comes while they work."""
+    pages = [files("image", [large_page()] * 64)]
     with running_server(model_dir, "--grpc-port", "0") as server:
         result = {}
         thread = threading.Thread(
@@ -276,10 +281,8 @@ def test_a_call_whose_deadline_passes_is_cancelled_on_the_server(model_dir):
     """A call of 64 large pages with a 1 s deadline: the pages take longer than that, so the client
     gets DEADLINE_EXCEEDED, and the server stops the call then (logged as CANCELLED) rather than
     finishing work nobody waits for."""
-    page = np.full((4800, 4800), 230, np.uint8)
-    page[1000:3800, 2000:2600] = 20
     request = pb.ModelInferRequest(model_name="model-encoder")
-    request.inputs.add(name="image", datatype="BYTES", shape=[64]).contents.bytes_contents.extend([png(page)] * 64)
+    request.inputs.add(name="image", datatype="BYTES", shape=[64]).contents.bytes_contents.extend([large_page()] * 64)
     with running_server(model_dir, "--grpc-port", "0") as server, grpc.insecure_channel(server.grpc_target) as channel:
         infer = channel.unary_unary(INFER_ROUTE, request_serializer=pb.ModelInferRequest.SerializeToString)
         with pytest.raises(grpc.RpcError) as failed:
