@@ -40,6 +40,8 @@ class Exchange:
         chunk = self.chunks.pop(0)
         if chunk is STALLED:
             await asyncio.Event().wait()
+        if isinstance(chunk, dict):  # a message as given, with the keys ASGI lets a server leave out
+            return chunk
         return {"type": "http.request", "body": chunk, "more_body": bool(self.chunks)}
 
     async def send(self, message: dict) -> None:
@@ -66,13 +68,16 @@ class Exchange:
 
 async def route(scope, receive, send) -> None:
     """Reads the whole body, as the image routes do, and answers with it; a Problem raised while
-    reading becomes its status, as the service's dispatch makes it; /slow then takes its time."""
+    reading becomes its status, as the service's dispatch makes it; /slow then takes its time.
+    /unread takes its time without reading the body, as the routes without one do."""
+    if scope["path"] == "/unread":
+        await asyncio.sleep(10)
     body = b""
     try:
         while True:
             message = await receive()
-            body += message["body"]
-            if not message["more_body"]:
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
                 break
     except Problem as problem:
         await send({"type": "http.response.start", "status": problem.status_code, "headers": []})
@@ -218,6 +223,22 @@ def test_a_request_within_its_time_is_not_cut():
 def test_a_declared_empty_body_that_takes_too_long_is_a_504():
     # Content-Length 0: the body is complete from the start, so the time went on the answer.
     assert call(intake(), [b""], length(0), path="/slow").status == 504
+
+
+def test_a_route_that_never_reads_its_body_times_out_as_504_only_if_there_was_none_to_read():
+    # With no body to wait for, the time went on the answer; with one declared, the intake
+    # cannot tell that it arrived, and the request is taken to have stalled on it.
+    assert call(intake(), [b""], length(0), path="/unread").status == 504
+    assert call(intake(), [b""], path="/unread").status == 504
+    assert call(intake(), [b"x" * 3], length(3), path="/unread").status == 408
+    assert call(intake(), [b"x" * 3], CHUNKED, path="/unread").status == 408
+
+
+def test_a_last_message_without_body_or_more_body_ends_an_upload_of_exactly_the_limit():
+    # ASGI lets a server leave both keys out: no body is b"", no more_body is False.
+    bare = {"type": "http.request"}
+    assert call(intake(), [b"x" * LIMIT, bare], CHUNKED).body == b"x" * LIMIT
+    assert call(intake(), [b"x" * LIMIT, bare], CHUNKED, path="/slow").status == 504
 
 
 def test_every_answer_carries_its_request_id_and_the_security_headers():
