@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 from tqdm import tqdm
 
-from training.model import VAE, gaussian_kl
+from training.model import VAE, bernoulli_log_likelihood, gaussian_kl
 
 EVAL_BATCH = 2000
 
@@ -44,9 +44,10 @@ def bernoulli_test_loss(model: VAE, pixels: torch.Tensor, seed: int) -> float:
 
 @torch.inference_mode()
 def importance_weighted_log_likelihood(
-    model: VAE, pixels: torch.Tensor, samples: int, seed: int, chunk: int = 50
+    model: VAE, pixels: torch.Tensor, samples: int, seed: int, chunk: int = 50, bernoulli: bool = False
 ) -> float:
-    """Mean over images of log p(x) ~ log mean_k p(x|z_k) p(z_k) / q(z_k|x) (Burda et al. 2015)."""
+    """Mean over images of log p(x) ~ log mean_k p(x|z_k) p(z_k) / q(z_k|x) (Burda et al. 2015),
+    under the model's own likelihood or, with `bernoulli`, the literature's."""
     model.eval()
     noise = torch.Generator().manual_seed(seed)
     total = 0.0
@@ -59,7 +60,8 @@ def importance_weighted_log_likelihood(
         log_q = _standard_normal_log_density(eps) - logvar.sum(-1) / 2  # (S, B)
         log_prior = _standard_normal_log_density(z)
         logits = model.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])  # (S, B, 784): networks take (N, K)
-        log_weights = model.log_likelihood(batch, logits) + log_prior - log_q  # (S, B)
+        log_likelihood = bernoulli_log_likelihood if bernoulli else model.log_likelihood
+        log_weights = log_likelihood(batch, logits) + log_prior - log_q  # (S, B)
         total += (torch.logsumexp(log_weights, dim=0) - math.log(samples)).sum().item()
     return total / len(pixels)
 

@@ -29,19 +29,24 @@ def as_pixels(images: np.ndarray) -> torch.Tensor:
 class Splits:
     train: torch.Tensor  # (N_train, 784)
     validation: torch.Tensor  # (N_val, 784)
+    train_labels: np.ndarray  # (N_train,): never seen by training, only by the figures of model choice
+    validation_labels: np.ndarray  # (N_val,)
 
 
 def split_training_set(dataset: Dataset, config: TrainConfig) -> Splits:
     """Hold out a fixed, seeded validation subset of the official training images; the printed
     digits, if any, join the rest."""
     pixels = as_pixels(dataset.train.images[: config.train_limit])
+    labels = dataset.train.labels[: config.train_limit]
     validation_size = min(config.validation_size, len(pixels) // 10)
     order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(config.seed))
-    train = pixels[order[validation_size:]]
+    held_out, kept = order[:validation_size].numpy(), order[validation_size:].numpy()
+    train, train_labels = pixels[kept], labels[kept]
     if config.typeset_fonts:
         printed = typeset_digits(config.typeset_fonts, config.typeset_count, config.seed)
         train = torch.cat([train, as_pixels(printed.images)])
-    return Splits(train=train, validation=pixels[order[:validation_size]])
+        train_labels = np.concatenate([train_labels, printed.labels])
+    return Splits(train, pixels[held_out], train_labels, labels[held_out])
 
 
 def _save_atomically(obj: object, path: Path) -> None:
