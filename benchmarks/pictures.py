@@ -7,7 +7,9 @@ lighting, colour, specks, ruled lines, pens, rotation and perspective, canvas dr
 combined, and typeset in fonts), go to a real server over HTTP, and each returned mu is classified
 by its 5 nearest neighbours among the training images' mu from the same model. A picture the
 service rejects counts as wrong. The targets are the pictures issue's: every condition at least
-0.9x the clean digits' accuracy, all combined at least 0.85x, typeset digits at least 0.7.
+0.9x the clean digits' accuracy, all combined at least 0.85x, typeset digits at least 0.7. Then
+--numbers pictures of numbers (harness.pictures.numbers) go to /encode/digits: how many have every
+digit found, and the accuracy per digit.
 """
 
 import argparse
@@ -21,7 +23,7 @@ import httpx
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
-from harness.pictures import ALL_CONDITIONS, Picture, corpus, target_for
+from harness.pictures import ALL_CONDITIONS, Number, Picture, corpus, numbers, target_for
 from harness.server import running_server
 from service.core.verified import VerifiedModel
 from training.data import load_dataset
@@ -84,6 +86,29 @@ def measure(url: str, neighbours: KNeighborsClassifier, images, labels, conditio
     return outcomes
 
 
+def measure_numbers(url: str, neighbours: KNeighborsClassifier, images, labels, count: int, seed: int) -> None:
+    """Pictures of numbers through /encode/digits: how many had every digit found, and the 5-NN
+    accuracy per digit (a digit of a number whose digits were not all found counts as wrong)."""
+
+    def one(number: Number) -> list[list[float]]:
+        response = client.post(f"{url}/encode/digits", content=number.data, headers={"Content-Type": "image/jpeg"})
+        return [item["mu"] for item in response.json()["items"]] if response.status_code == 200 else []
+
+    for smallest in (False, True):
+        made = list(numbers(images, labels, count, seed, smallest))
+        with httpx.Client(timeout=60) as client, ThreadPoolExecutor(4) as pool:
+            found = list(pool.map(one, made))
+        whole = [(mu, number.labels) for mu, number in zip(found, made, strict=True) if len(mu) == len(number.labels)]
+        digits = sum(len(number.labels) for number in made)
+        correct = sum(int((neighbours.predict(np.array(mu)) == np.array(truth)).sum()) for mu, truth in whole)
+        kind = "numbers, digits 1/20 of the page high" if smallest else "numbers, digits 1/20-1/5 of the page high"
+        print(
+            f"  {kind}: {len(whole)} of {len(made)} with every digit found; "
+            f"5-NN accuracy per digit {correct / digits:.3f} ({digits} digits)",
+            flush=True,
+        )
+
+
 def report(outcomes: list[Outcome]) -> str:
     clean = outcomes[0].accuracy
     lines = [
@@ -106,6 +131,7 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist")
     parser.add_argument("--conditions", nargs="*", default=list(ALL_CONDITIONS), choices=ALL_CONDITIONS)
     parser.add_argument("--json", type=Path, help="also write the outcomes here")
+    parser.add_argument("--numbers", type=int, default=100, help="pictures of numbers of 2-6 digits (0: none)")
     args = parser.parse_args()
     conditions = ["clean", *(c for c in args.conditions if c != "clean")]
 
@@ -116,6 +142,9 @@ def main() -> None:
             server.url, neighbours, test.images[: args.count], test.labels[: args.count], conditions, args.seed
         )
     print(report(outcomes))
+    if args.numbers:
+        with running_server(args.model_dir) as server:
+            measure_numbers(server.url, neighbours, test.images, test.labels, args.numbers, args.seed)
     ratios = [o.accuracy / outcomes[0].accuracy for o in outcomes[1:] if o.condition not in {"fonts", "combined"}]
     if ratios:
         print(f"median condition / clean: {statistics.median(ratios):.2f}")

@@ -16,9 +16,12 @@ it the way the training data was framed:
   object's own shading is kept, not stretched.
 """
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
+from typing import NamedTuple
 
 import cc3d
 import numpy as np
@@ -29,6 +32,14 @@ from contract.geometry import BOX, SIDE
 
 class NoInk(ValueError):
     """Nothing stands out from the background: an empty page, or a picture too faint to read."""
+
+
+class SeveralDigits(ValueError):
+    """A number, not a digit: several digits side by side, where one was expected."""
+
+    def __init__(self, count: int):
+        super().__init__(f"found {count} digits side by side")
+        self.count = count
 
 
 MIN_CONTRAST = 0.15  # of full scale: weaker marks than this are paper texture, shading or noise
@@ -45,6 +56,17 @@ INK_LEVEL = 0.25  # the quantile of the strokes' levels that becomes full ink
 FINE = 4
 STROKE_WIDTH = 7.3
 STROKE_BAND = (5.5, 9.5)
+# Digits of a number stand side by side: pieces whose columns overlap are one group. A group is a
+# digit if, beside the group of most ink, its height is within DIGIT_HEIGHT of that one's either way,
+# its middle lies within that one's rows...
+DIGIT_HEIGHT = 0.6
+MIN_DIGIT_HEIGHT = 8  # pixels of the picture framing sees: smaller pieces are specks
+DIGIT_INK = 0.25  # ...it has this share of that one's pixels (a 1 has about 0.4 of an 8's)...
+DIGIT_LEVEL = 0.6  # ...and its ink is this share as strong.
+# A digit wider than TOUCHING heights is digits that touch, each about DIGIT_WIDTH heights wide
+# (MNIST's digits are narrower than tall, a median of 0.6, but a slanted 2 may be wider than tall).
+TOUCHING = 1.6
+DIGIT_WIDTH = 0.75
 
 
 def border(pixels: np.ndarray) -> np.ndarray:
@@ -128,24 +150,146 @@ def _extent(boxes: np.ndarray) -> int:
     return int(max(boxes[:, 1].max() - boxes[:, 0].min(), boxes[:, 3].max() - boxes[:, 2].min())) + 1
 
 
-def _subject(mask: np.ndarray) -> np.ndarray:
-    """The subject's connected pieces. Each of the pieces that reach furthest gathers the sizeable
-    pieces near it; the group that spans most is the subject (a digit broken into strokes outspans
-    a blob of dust of more pixels than any one stroke). A piece that spans the whole picture is a
-    ruled line or an edge of the page, never the subject."""
+@dataclass(frozen=True)
+class Pieces:
+    """The connected pieces of a picture's ink mask."""
+
+    labels: np.ndarray  # (H, W): 0 for paper, piece i + 1 for piece i
+    counts: np.ndarray  # (P,) pixels of each piece
+    boxes: np.ndarray  # (P, 4) min row, max row, min column, max column, inclusive
+    candidates: np.ndarray  # (P,) bool: may be the subject (not a ruled line or the page's edge)
+    lined: bool  # every piece spans the picture: ink and ruled lines in one
+
+    @property
+    def heights(self) -> np.ndarray:
+        return self.boxes[:, 1] - self.boxes[:, 0] + 1
+
+    @property
+    def widths(self) -> np.ndarray:
+        return self.boxes[:, 3] - self.boxes[:, 2] + 1
+
+    def mask(self, chosen: np.ndarray) -> np.ndarray:
+        return np.isin(self.labels, np.nonzero(chosen)[0] + 1)
+
+
+class Box(NamedTuple):
+    """Where a digit is in a picture, in its pixels."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+    def scaled(self, across: float, down: float) -> "Box":
+        return Box(
+            round(self.left * across), round(self.top * down), round(self.width * across), round(self.height * down)
+        )
+
+    @classmethod
+    def around(cls, mask: np.ndarray) -> "Box":
+        rows, columns = _bounds(mask)
+        return cls(int(columns.start), int(rows.start), int(columns.stop - columns.start), int(rows.stop - rows.start))
+
+
+def _pieces(mask: np.ndarray) -> Pieces:
+    """The mask's pieces; one that spans the whole picture is a ruled line or an edge of the page."""
     labels = cc3d.connected_components(mask, connectivity=8)
     stats = cc3d.statistics(labels, no_slice_conversion=True)
     counts = stats["voxel_counts"][1:]
     if not counts.any():
         raise NoInk("no ink found: nothing in the picture stands out from its background")
-    boxes = stats["bounding_boxes"][1:].astype(np.int64)  # (min row, max row, min column, max column)
+    boxes = stats["bounding_boxes"][1:].astype(np.int64)
     heights, widths = boxes[:, 1] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 2] + 1
     spanning = (heights >= SPANNING * mask.shape[0]) | (widths >= SPANNING * mask.shape[1])
-    candidates = ~spanning if not spanning.all() else np.ones(len(counts), bool)
-    reaches = np.where(candidates, np.maximum(heights, widths), 0)
-    groups = [_grown(main, boxes, counts, candidates) for main in np.argsort(reaches)[::-1][:SEEDS]]
-    kept = max(groups, key=lambda group: _extent(boxes[group]))
-    return np.isin(labels, np.nonzero(kept)[0] + 1)
+    lined = bool(spanning.all())
+    return Pieces(labels, counts, boxes, ~spanning if not lined else np.ones(len(counts), bool), lined)
+
+
+def _subject(pieces: Pieces) -> np.ndarray:
+    """The subject's mask. Each of the pieces that reach furthest gathers the sizeable pieces near
+    it; the group that spans most is the subject (a digit broken into strokes outspans a blob of
+    dust of more pixels than any one stroke)."""
+    reaches = np.where(pieces.candidates, np.maximum(pieces.heights, pieces.widths), 0)
+    grown = [_grown(main, pieces.boxes, pieces.counts, pieces.candidates) for main in np.argsort(reaches)[::-1][:SEEDS]]
+    return pieces.mask(max(grown, key=lambda group: _extent(pieces.boxes[group])))
+
+
+def _side_by_side(pieces: Pieces, smoothed: np.ndarray, cut: bool) -> list[np.ndarray]:
+    """The digits of a number, left to right, each as its mask. Pieces whose boxes overlap make one
+    group (a digit broken into strokes); the digits are the set of groups comparable with one of
+    them in height, ink and strength and written on its line that holds the most ink (pixels
+    times strength), so that a shadow's edge, blobs or specks are not taken for digits. With cut,
+    a group as wide as several digits is cut where its columns hold least ink. Ink run together
+    with ruled lines is one subject, as _subject takes it."""
+    if pieces.lined:
+        return [pieces.mask(pieces.candidates)]
+    chosen = np.nonzero(pieces.candidates & (pieces.heights >= MIN_DIGIT_HEIGHT))[0]
+    if not len(chosen):
+        return [_subject(pieces)]
+    groups = _overlapping(pieces.boxes[chosen])
+    masks = [pieces.mask(np.isin(np.arange(len(pieces.counts)), chosen[group])) for group in groups]
+    boxes = np.array([_box_of(pieces.boxes[chosen[group]]) for group in groups])
+    heights = boxes[:, 1] - boxes[:, 0] + 1
+    counts = np.array([pieces.counts[chosen[group]].sum() for group in groups])
+    levels = np.array([np.median(smoothed[mask]) for mask in masks])
+    middles = (boxes[:, 0] + boxes[:, 1]) / 2
+
+    def alike(ours: np.ndarray, theirs: np.ndarray, share: float) -> np.ndarray:
+        return (ours[:, None] * share <= theirs[None, :]) & (theirs[None, :] * share <= ours[:, None])
+
+    comparable = (
+        alike(heights, heights, DIGIT_HEIGHT)
+        & alike(counts, counts, DIGIT_INK)
+        & alike(levels, levels, DIGIT_LEVEL)
+        & (boxes[:, None, 0] <= middles[None, :])
+        & (middles[None, :] <= boxes[:, None, 1])
+    )  # (reference, group)
+    reference = int(np.argmax(comparable @ (counts * levels)))  # the set of most ink, by strength
+    digits = []
+    for index in sorted(np.nonzero(comparable[reference])[0], key=lambda group: boxes[group, 2]):
+        digits += _cut(masks[index], heights[index]) if cut else [masks[index]]
+    return digits
+
+
+def _box_of(boxes: np.ndarray) -> tuple[int, int, int, int]:
+    return boxes[:, 0].min(), boxes[:, 1].max(), boxes[:, 2].min(), boxes[:, 3].max()
+
+
+def _overlapping(boxes: np.ndarray) -> list[list[int]]:
+    """The pieces whose boxes overlap, directly or through others, as groups of their indices."""
+    groups = [[index] for index in range(len(boxes))]
+    merged = True
+    while merged:
+        merged = False
+        for first, second in itertools.combinations(range(len(groups)), 2):
+            a, b = _box_of(boxes[groups[first]]), _box_of(boxes[groups[second]])
+            if a[0] <= b[1] and b[0] <= a[1] and a[2] <= b[3] and b[2] <= a[3]:
+                groups[first] += groups.pop(second)
+                merged = True
+                break
+    return groups
+
+
+def _cut(mask: np.ndarray, height: int) -> list[np.ndarray]:
+    """One group's mask, cut into the digits that touch in it, if it is wider than one."""
+    ink = mask.sum(axis=0)
+    columns = np.nonzero(ink)[0]
+    left, width = columns[0], columns[-1] - columns[0] + 1
+    if width <= TOUCHING * height:
+        return [mask]
+    count = max(2, round(width / (DIGIT_WIDTH * height)))
+    window = width // (4 * count)
+    cuts = [left]
+    for index in range(1, count):
+        near = left + index * width // count
+        cuts.append(near - window + int(np.argmin(ink[near - window : near + window + 1])))
+    cuts.append(columns[-1] + 1)
+    parts = []
+    for start, end in pairwise(cuts):
+        part = np.zeros_like(mask)
+        part[:, start:end] = mask[:, start:end]
+        parts.append(part)
+    return parts
 
 
 def _bounds(mask: np.ndarray) -> tuple[slice, slice]:
@@ -178,8 +322,8 @@ def _centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
     ) / total
 
 
-def _contrast_and_mask(residual: np.ndarray, thin: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    """The smoothed residual, the subject's mask, and the threshold that made it. Thin subjects
+def _contrast_and_mask(residual: np.ndarray, thin: bool) -> tuple[np.ndarray, Pieces, float]:
+    """The smoothed residual, the pieces of its ink, and the threshold that made them. Thin subjects
     (strokes) are a minority of the picture, whose statistics then describe the background, and
     Otsu's method splits ink from paper; a large subject is told from the border's noise alone."""
     smoothed = _smoothed(residual)
@@ -191,7 +335,7 @@ def _contrast_and_mask(residual: np.ndarray, thin: bool) -> tuple[np.ndarray, np
     background = smoothed if thin else border(smoothed)
     floor = NOISE_FLOOR * _noise_sd(background) + float(np.median(background))
     threshold = max(_otsu(smoothed), floor, MIN_CONTRAST / 2) if thin else max(floor, MIN_CONTRAST / 2)
-    return smoothed, _subject(smoothed > threshold), threshold
+    return smoothed, _pieces(smoothed > threshold), threshold
 
 
 def _stroke_width(ink: np.ndarray) -> float:
@@ -213,10 +357,31 @@ def _even_strokes(ink: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(ink.astype(np.float32), "F").filter(kind(2 * abs(reach) + 1)))
 
 
-def frame_digit(pixels: np.ndarray) -> np.ndarray:
-    """Bright ink on a dark background (H, W) -> the MNIST-framed 28x28."""
+def _digit_pieces(pixels: np.ndarray) -> tuple[np.ndarray, Pieces, float]:
     residual = pixels - _block_background(pixels)
-    smoothed, kept, threshold = _contrast_and_mask(residual, thin=True)
+    return _contrast_and_mask(residual, thin=True)
+
+
+def frame_digit(pixels: np.ndarray) -> np.ndarray:
+    """Bright ink on a dark background (H, W) -> the MNIST-framed 28x28; SeveralDigits if it
+    holds a number."""
+    smoothed, pieces, threshold = _digit_pieces(pixels)
+    digits = len(_side_by_side(pieces, smoothed, cut=False))  # a wide digit is not taken for two that touch
+    if digits > 1:
+        raise SeveralDigits(digits)
+    return _framed_digit(smoothed, _subject(pieces), threshold)
+
+
+def frame_digits(pixels: np.ndarray) -> list[tuple[Box, np.ndarray]]:
+    """Bright ink on a dark background (H, W) -> each digit's box in it and its MNIST-framed
+    28x28, left to right; a lone digit framed as frame_digit frames it."""
+    smoothed, pieces, threshold = _digit_pieces(pixels)
+    digits = _side_by_side(pieces, smoothed, cut=True)
+    masks = [_subject(pieces)] if len(digits) == 1 else digits
+    return [(Box.around(mask), _framed_digit(smoothed, mask, threshold)) for mask in masks]
+
+
+def _framed_digit(smoothed: np.ndarray, kept: np.ndarray, threshold: float) -> np.ndarray:
     level = float(np.quantile(smoothed[kept], INK_LEVEL))
     ink = np.clip((smoothed - threshold / 2) / max(level - threshold / 2, 1e-3), 0, 1)
     near = np.asarray(Image.fromarray(kept.astype(np.uint8) * 255).filter(ImageFilter.BoxBlur(2))) > 0  # dilated
@@ -229,7 +394,8 @@ def frame_digit(pixels: np.ndarray) -> np.ndarray:
 def frame_object(pixels: np.ndarray) -> np.ndarray:
     """A bright object on a dark background (H, W) -> the Fashion-MNIST-framed 28x28."""
     residual = np.clip(pixels - _border_background(pixels), 0, 1)
-    _, kept, _ = _contrast_and_mask(residual, thin=False)
+    _, pieces, _ = _contrast_and_mask(residual, thin=False)
+    kept = _subject(pieces)
     rows, columns = _bounds(kept)
     boxed = _resized(residual[rows, columns], SIDE)
     return _placed(boxed, ((boxed.shape[0] - 1) / 2, (boxed.shape[1] - 1) / 2))

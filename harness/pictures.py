@@ -300,6 +300,61 @@ def typeset(label: int, rng: np.random.Generator, font: Path) -> bytes:
     return out.getvalue()
 
 
+NUMBER_LENGTHS = (2, 6)  # digits per number, fewest and most
+SMALLEST_DIGIT = 1 / 20  # of the page's short side: the digits' written height
+PITCH = (22, 28)  # MNIST pixels from one digit's frame to the next: MNIST's frames are 28 wide
+
+
+@dataclass(frozen=True)
+class Number:
+    """A picture of a number and, left to right, its digits and where each was written."""
+
+    data: bytes
+    labels: tuple[int, ...]
+    frames: tuple[tuple[int, int, int, int], ...]  # each digit's frame on the page: top, left, bottom, right
+
+
+def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, smallest: bool = False) -> Number:
+    """Handwritten MNIST digits side by side on a page of 600-2000 px, written 1/20 to 1/5 of the
+    page's short side high (or exactly 1/20, smallest) and photographed as `combined` photographs
+    a digit: paper and ink colours, specks, ruled lines, light, blur, noise and JPEG."""
+    width, height = (int(np.exp(rng.uniform(np.log(600), np.log(2000)))) for _ in range(2))
+    share = SMALLEST_DIGIT if smallest else np.exp(rng.uniform(np.log(SMALLEST_DIGIT), np.log(1 / 5)))
+    pitch = rng.uniform(*PITCH)
+    scale = min(share * min(width, height) / 20, 0.95 * width / (pitch * (len(digits) - 1) + 28))  # ink: 20 of 28
+    side = round(28 * scale)
+    steps = [round(index * pitch * scale) for index in range(len(digits))]
+    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - steps[-1] - side + 1))
+    ink = np.zeros((height, width), np.float32)
+    for step, digit in zip(steps, digits, strict=True):
+        frame = ink[top : top + side, left + step : left + step + side]
+        np.maximum(frame, _upscaled(digit, side), out=frame)
+    page = Page(ink, (top, left, top + side, left + steps[-1] + side), np.zeros(3), np.zeros(3))
+    _coloured(page, rng)
+    _specks(page, rng)
+    if rng.random() < 0.5:
+        _ruled(page, rng)
+    _lit(page, rng)
+    page.blur = side / 28 * rng.uniform(0.2, 0.6)
+    _noisy(page, rng)
+    _compressed(page, rng)
+    frames = tuple((top, left + step, top + side, left + step + side) for step in steps)
+    return Number(_jpeg(page), tuple(int(label) for label in labels), frames)
+
+
+def numbers(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0, smallest: bool = False
+) -> Iterator[Number]:
+    """count numbers of 2 to 6 test digits each, taken in turn from the start; the same seed, the same bytes."""
+    rng = np.random.default_rng([seed, zlib.crc32(b"numbers smallest" if smallest else b"numbers")])
+    start = 0
+    for _ in range(count):
+        length = int(rng.integers(NUMBER_LENGTHS[0], NUMBER_LENGTHS[1] + 1))
+        chosen = np.arange(start, start + length) % len(images)
+        start += length
+        yield number(images[chosen], labels[chosen], rng, smallest)
+
+
 Condition = Callable[[np.ndarray, np.random.Generator], bytes]
 CONDITIONS: dict[str, Condition] = {
     "clean": clean,

@@ -10,13 +10,14 @@ from vae_client.errors import (
     Unavailable,
     VAEError,
 )
-from vae_client.results import Encoding, Samples
+from vae_client.results import Digits, Encoding, Samples
 
 __all__ = [
     "AsyncClient",
     "BadRequest",
     "Client",
     "ConnectionFailed",
+    "Digits",
     "Encoding",
     "NotFound",
     "Samples",

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 
 from vae_client.pictures import Picture, as_file, image_of, is_many
-from vae_client.results import Encoding, Samples
+from vae_client.results import Digits, Encoding, Samples
 
 T = TypeVar("T")
 ACCEPT_JSON = {"Accept": "application/json"}
@@ -65,6 +65,17 @@ def encode(model: str | None, pictures: Picture | Sequence[Picture], batch_size:
         Call("POST", f"{prefix(model)}/encode/batch", _encoding, {"files": [("file", file) for file in chunk]})
         for chunk in (files[start : start + batch_size] for start in range(0, len(files), batch_size))
     ]
+
+
+def _digits(response: httpx.Response) -> Digits:
+    boxes = [[item["box"][side] for side in ("left", "top", "width", "height")] for item in response.json()["items"]]
+    return Digits(_encoding(response), np.array(boxes, np.int64).reshape(-1, 4))
+
+
+def encode_digits(model: str | None, picture: Picture) -> Call:
+    _, data = as_file(picture)
+    headers = {"Content-Type": "application/octet-stream"}
+    return Call("POST", f"{prefix(model)}/encode/digits", _digits, {"content": data, "headers": headers})
 
 
 def _images(response: httpx.Response) -> list:

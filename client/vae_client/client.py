@@ -11,7 +11,7 @@ from vae_client import calls, retries
 from vae_client.calls import Call
 from vae_client.errors import ConnectionFailed, error_from
 from vae_client.pictures import Picture
-from vae_client.results import Encoding, Samples
+from vae_client.results import Digits, Encoding, Samples
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_BATCH = 32  # pictures per request: well within the service's limit (VAE_MAX_BATCH), and enough to batch
@@ -70,6 +70,10 @@ class Client(_Base):
         many, requests = calls.encode(self.model, pictures, self.batch_size)
         return calls.joined([self._send(call) for call in requests], many)
 
+    def encode_digits(self, picture: Picture) -> Digits:
+        """A picture of a number -> each digit's box and mu, sigma of shape (N, K), left to right."""
+        return self._send(calls.encode_digits(self.model, picture))
+
     def decode(self, z: Sequence[float] | Sequence[Sequence[float]] | np.ndarray):
         """One latent vector -> a PIL image; several -> a list of them."""
         return self._send(calls.decode(self.model, z))
@@ -124,6 +128,9 @@ class AsyncClient(_Base):
     async def encode(self, pictures: Picture | Sequence[Picture]) -> Encoding:
         many, requests = calls.encode(self.model, pictures, self.batch_size)
         return calls.joined(list(await asyncio.gather(*(self._send(call) for call in requests))), many)
+
+    async def encode_digits(self, picture: Picture) -> Digits:
+        return await self._send(calls.encode_digits(self.model, picture))
 
     async def decode(self, z: Sequence[float] | Sequence[Sequence[float]] | np.ndarray):
         return await self._send(calls.decode(self.model, z))

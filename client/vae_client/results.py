@@ -19,6 +19,15 @@ class Encoding:
 
 
 @dataclass(frozen=True)
+class Digits:
+    """The digits of a picture of a number, left to right: each one's Q(Z|x) (as an Encoding of
+    many) and its box in the picture, (N, 4) left, top, width, height in its pixels."""
+
+    encoding: Encoding
+    boxes: np.ndarray
+
+
+@dataclass(frozen=True)
 class Samples:
     model_id: str
     seed: int  # send it again for the same images

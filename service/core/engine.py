@@ -13,9 +13,9 @@ import numpy as np
 
 from service.core import tracing
 from service.core.admission import InFlight
-from service.core.errors import Refused, Unavailable
+from service.core.errors import InvalidInput, Refused, Unavailable
 from service.core.metrics import INVERTED, PICTURES, worker_stopped
-from service.core.pictures import Invert, Upload, model_inputs
+from service.core.pictures import DigitInputs, Invert, Upload, digit_inputs, model_inputs
 from service.core.repository import ModelRepository
 from service.core.served import Assessment, ServedModel
 from service.settings import Settings
@@ -88,18 +88,23 @@ class Engine:
         """Each served model's name and id."""
         return {name: served.model.id for name, served in self.repository().served().items()}
 
+    @contextmanager
+    def _picture_pipeline(self, served: ServedModel, pictures: int) -> Iterator[None]:
+        try:
+            with tracing.span("picture pipeline", **{"vae.model": served.name, "vae.pictures": pictures}):
+                yield
+        except Refused:
+            PICTURES.labels(served.name, "rejected").inc()
+            raise
+
     async def model_inputs(
         self, served: ServedModel, uploads: list[Upload], invert: Invert = Invert.auto, named: bool = False
     ) -> np.ndarray:
         """The pictures as the model sees them, (N, 1, 28, 28), through the one picture pipeline; counted
         by what the pipeline did with them."""
-        recipe = served.model.recipe
-        try:
-            with tracing.span("picture pipeline", **{"vae.model": served.name, "vae.pictures": len(uploads)}):
-                prepared = await model_inputs(uploads, invert, recipe, self.settings.max_pixels, self.pictures, named)
-        except Refused:
-            PICTURES.labels(served.name, "rejected").inc()
-            raise
+        with self._picture_pipeline(served, len(uploads)):
+            recipe = served.model.recipe
+            prepared = await model_inputs(uploads, invert, recipe, self.settings.max_pixels, self.pictures, named)
         PICTURES.labels(served.name, "as_sent").inc(len(uploads) - prepared.framed)
         if prepared.framed:
             PICTURES.labels(served.name, "framed").inc(prepared.framed)
@@ -113,6 +118,20 @@ class Engine:
         """The model inputs, and mu, sigma, reconstruction and novelty of each, from one model call."""
         images = await self.model_inputs(served, uploads, invert, named)
         return images, await served.assess(images)
+
+    async def encode_digits(
+        self, served: ServedModel, upload: Upload, invert: Invert = Invert.auto
+    ) -> tuple[DigitInputs, Assessment]:
+        """Each digit of a picture of a number, left to right: its box, its model input, and mu,
+        sigma, reconstruction and novelty from one model call."""
+        with self._picture_pipeline(served, 1):
+            digits = await digit_inputs(upload, invert, served.model.recipe, self.settings.max_pixels, self.pictures)
+            if len(digits.boxes) > served.max_batch:
+                raise InvalidInput(f"found {len(digits.boxes)} digits; the limit is {served.max_batch} per picture")
+        PICTURES.labels(served.name, "framed").inc()
+        if digits.inverted:
+            INVERTED.labels(served.name).inc()
+        return digits, await served.assess(digits.images)
 
     def encode_files(self, files: Iterable[bytes], model: str | None = None) -> list[Encoding]:
         """Picture files' bytes -> one Encoding each, in order, batched by the model's batch size; a

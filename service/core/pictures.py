@@ -18,17 +18,18 @@ import asyncio
 import io
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pyspng
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from contract.geometry import SIDE
-from contract.recipes import RECIPES, NoInk, Recipe, ink_is_dark
+from contract.recipes import RECIPES, Box, NoInk, Recipe, SeveralDigits, frame_digits, ink_is_dark
 from service.core.errors import InvalidInput, Refused, UnsupportedImage
 
 WORK_PIXELS = 512 * 512
@@ -141,6 +142,18 @@ def _reduced(image: Image.Image) -> Image.Image:
     return image.reduce(int(np.ceil(np.sqrt(image.width * image.height / WORK_PIXELS))))
 
 
+_TURNED_A_QUARTER = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
+def shown_size(image: Image.Image | GreyPNG) -> tuple[int, int]:
+    """Width and height of the picture as a viewer shows it, its EXIF orientation applied; read
+    before decoding, which may reduce a JPEG."""
+    width, height = image.width, image.height
+    if isinstance(image, Image.Image) and image.getexif().get(ExifTags.Base.Orientation) in _TURNED_A_QUARTER:
+        return height, width
+    return width, height
+
+
 def is_transparent(image: Image.Image | GreyPNG) -> bool:
     return isinstance(image, Image.Image) and (image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info)
 
@@ -245,17 +258,18 @@ def _enlarged(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image), 0, 1)
 
 
-def framed_input(
-    pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool = False
-) -> tuple[np.ndarray, bool]:
-    """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe, and
-    whether it was inverted."""
+def _bright_ink(pixels: np.ndarray, invert: Invert) -> tuple[np.ndarray, bool]:
+    """A picture's intensities with its ink bright, at the size framing needs, and whether they
+    were inverted."""
     inverted = invert is Invert.yes or (invert is Invert.auto and ink_is_dark(pixels))
-    if inverted:
-        pixels = 1.0 - pixels
-    pixels = _enlarged(pixels)
+    return _enlarged(1.0 - pixels if inverted else pixels), inverted
+
+
+@contextmanager
+def _refusals(recipe: Recipe, transparent: bool) -> Iterator[None]:
+    """A framing's refusal, as the message that says what to send instead."""
     try:
-        return RECIPES[recipe].frame(pixels), inverted
+        yield
     except NoInk as error:
         if transparent:
             raise InvalidInput(
@@ -263,6 +277,20 @@ def framed_input(
                 "does not show: flatten the picture onto a dark background (or draw dark ink) and send it again"
             ) from error
         raise InvalidInput(f"{error}; send a picture with a visible {recipe.value}") from error
+    except SeveralDigits as error:
+        raise InvalidInput(
+            f"{error}: this takes one digit; send the picture to /encode/digits for each digit's place and encoding"
+        ) from error
+
+
+def framed_input(
+    pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool = False
+) -> tuple[np.ndarray, bool]:
+    """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe, and
+    whether it was inverted."""
+    bright, inverted = _bright_ink(pixels, invert)
+    with _refusals(recipe, transparent):
+        return RECIPES[recipe].frame(bright), inverted
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -349,6 +377,39 @@ async def model_inputs(
         pictures[index] = frame
     inverted = int(np.count_nonzero(flipped)) + sum(inverted for _, inverted in framings)
     return ModelInputs(pictures[:, None], len(others), inverted)
+
+
+class DigitInputs(NamedTuple):
+    images: np.ndarray  # (N, 1, 28, 28), one per digit, left to right
+    boxes: list[Box]  # where each digit is, in the picture's pixels (as shown, EXIF orientation applied)
+    inverted: bool
+
+
+def _digits_framed(image: Image.Image | GreyPNG, invert: Invert) -> DigitInputs:
+    width, height = shown_size(image)
+    pixels = grey_pixels(image)
+    bright, inverted = _bright_ink(pixels, invert)
+    with _refusals(Recipe.digit, is_transparent(image)):
+        found = frame_digits(bright)
+    across, down = width / bright.shape[1], height / bright.shape[0]
+    boxes = [box.scaled(across, down) for box, _ in found]
+    return DigitInputs(np.stack([frame for _, frame in found])[:, None], boxes, inverted)
+
+
+async def digit_inputs(
+    upload: Upload, invert: Invert, recipe: Recipe, max_pixels: int, pool: Executor | None
+) -> DigitInputs:
+    """The model input of each digit of a picture of a number, left to right, with its box. A 28x28
+    picture is one digit, as model_inputs takes it."""
+    if recipe is not Recipe.digit:
+        raise InvalidInput(f"this model frames each picture as one {recipe.value}; finding digits needs a digit model")
+    image = open_image(upload.data, max_pixels)
+    if training_sized(image):
+        prepared = await model_inputs([upload], invert, recipe, max_pixels, pool, named=False)
+        return DigitInputs(prepared.images, [Box(0, 0, SIDE, SIDE)], bool(prepared.inverted))
+    if pool is None or image.width * image.height <= INLINE_PIXELS:
+        return _digits_framed(image, invert)
+    return await asyncio.get_running_loop().run_in_executor(pool, _digits_framed, image, invert)
 
 
 def prepare(data: bytes, invert: Invert, recipe: Recipe, max_pixels: int = 25_000_000) -> np.ndarray:

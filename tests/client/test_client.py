@@ -56,6 +56,20 @@ def test_a_stack_of_arrays_is_many_pictures(client, digits):
         client.encode(digits[None, ..., None])
 
 
+def test_a_picture_of_a_number_comes_back_digit_by_digit(client, digits):
+    """Three digits side by side on a page, dark on light, each 5 pixels per MNIST pixel."""
+    page = np.full((28 * 5 + 100, 28 * 15 + 100), 235, np.uint8)
+    for index, digit in enumerate(digits[:3]):
+        written = np.asarray(Image.fromarray(255 - digit).resize((140, 140), Image.BICUBIC))
+        page[50:190, 50 + 140 * index : 190 + 140 * index] = np.minimum(235, written)
+    found = client.encode_digits(page)
+    assert found.encoding.mu.shape == (3, 2) and found.boxes.shape == (3, 4)
+    lefts = found.boxes[:, 0]
+    assert all(50 + 140 * index <= left < 190 + 140 * index for index, left in enumerate(lefts))
+    with pytest.raises(BadRequest, match="found 3 digits"):
+        client.encode(page)
+
+
 def test_many_pictures_come_back_in_order_across_batches(server, digits):
     with Client(server.url, batch_size=3) as client:
         many = client.encode(list(digits))

@@ -97,6 +97,34 @@ async def encode_batch(call: Call) -> Response:
     return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, "items": items})
 
 
+class DigitBox(BaseModel):
+    left: int = Field(description="Column of the box's left edge, in the picture's pixels.", examples=[130])
+    top: int = Field(description="Row of the box's top edge.", examples=[94])
+    width: int = Field(examples=[79])
+    height: int = Field(examples=[101])
+
+
+class DigitItem(Encoding):
+    box: DigitBox = Field(description="Where the digit is in the picture, as a viewer shows it.")
+
+
+class DigitsEncoding(BaseModel):
+    model_id: str
+    latent_size: int
+    items: list[DigitItem] = Field(description="One per digit found, left to right.")
+
+
+async def encode_digits(call: Call) -> Response:
+    """One picture of a number (`2026` written or printed on a page), as for /encode -> each digit
+    found, left to right: its box in the picture and its mu, sigma and novelty score. A digit model's route."""
+    (upload,) = call.uploads
+    digits, assessed = await call.engine.encode_digits(call.model, upload, call.params.invert)
+    encodings = _encodings(digits.images, assessed, call.params.model_input)
+    items = [{"box": box._asdict(), **item} for box, item in zip(digits.boxes, encodings, strict=True)]
+    model = call.model.model
+    return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, "items": items})
+
+
 class ReconstructParams(EncodeParams):
     upscale: int = UPSCALE
 
@@ -134,6 +162,19 @@ ROUTES = [
         query=EncodeParams,
         body=Images(),
         response_model=BatchEncoding,
+        responses=IMAGE_ERRORS,
+        serves_model=True,
+        per_model=True,
+    ),
+    Route(
+        ("POST",),
+        "/encode/digits",
+        encode_digits,
+        "Encode each digit of a picture of a number",
+        TAGS,
+        query=EncodeParams,
+        body=Images(max_files=1),
+        response_model=DigitsEncoding,
         responses=IMAGE_ERRORS,
         serves_model=True,
         per_model=True,

@@ -1,0 +1,133 @@
+"""Pictures of numbers: /encode/digits finds each digit where it was written, left to right, and
+encodes it as /encode encodes that digit alone; /encode refuses a number instead of answering for
+one of its digits. The pages are real MNIST test digits written side by side at known places."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness.bodies import encoded, png
+from tests.conftest import BUNDLED_MODEL
+from tests.service.conftest import assert_problem, make_client
+from training.data import load_dataset
+
+SCALE = 5  # page pixels per MNIST pixel
+PITCH = 28  # MNIST pixels from one digit's frame to the next
+MARGIN = 20
+
+
+def page_of(digits: np.ndarray, scale: int = SCALE, pitch: int = PITCH) -> tuple[bytes, list[tuple[int, int]]]:
+    """The digits, dark on light paper, side by side; and each one's frame, left and right, on the page."""
+    width = MARGIN * 2 + pitch * (len(digits) - 1) + 28
+    ink = np.zeros((28 + 2 * MARGIN, width), np.float32)
+    for index, digit in enumerate(digits):
+        frame = ink[MARGIN : MARGIN + 28, MARGIN + index * pitch : MARGIN + index * pitch + 28]
+        np.maximum(frame, digit / 255, out=frame)
+    page = Image.fromarray(np.round(235 - 215 * ink).astype(np.uint8))
+    page = page.resize((page.width * scale, page.height * scale), Image.BICUBIC)
+    frames = [((MARGIN + index * pitch) * scale, (MARGIN + index * pitch + 28) * scale) for index in range(len(digits))]
+    return encoded(page), frames
+
+
+@pytest.fixture(scope="module")
+def test_digits(sample_data_dir) -> tuple[np.ndarray, np.ndarray]:
+    test = load_dataset(sample_data_dir).test
+    return test.images, test.labels
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    with make_client(BUNDLED_MODEL) as client:
+        yield client
+
+
+def digits_of(client, data: bytes, **params) -> dict:
+    response = client.post("/encode/digits", content=data, headers={"Content-Type": "image/png"}, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def mu_of(client, data: bytes) -> list[float]:
+    response = client.post("/encode", content=data, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    return response.json()["mu"]
+
+
+def test_each_digit_of_a_number_is_found_left_to_right_where_it_was_written(bundled, test_digits):
+    images, _ = test_digits
+    for start in range(0, 30, 5):
+        digits = images[start : start + 5]
+        page, frames = page_of(digits)
+        items = digits_of(bundled, page)["items"]
+        assert len(items) == len(digits)
+        for item, (left, right) in zip(items, frames, strict=True):
+            box = item["box"]
+            # the ink's box lies inside the digit's own frame, and fills at least a third of its width
+            assert left <= box["left"] and box["left"] + box["width"] <= right
+            assert box["width"] >= (right - left) // 6 and box["height"] >= 10 * SCALE
+            assert MARGIN * SCALE <= box["top"] and box["top"] + box["height"] <= (MARGIN + 28) * SCALE
+
+
+def test_each_digit_lands_where_the_same_digit_alone_on_the_page_does(bundled, test_digits):
+    images, _ = test_digits
+    digits = images[10:14]
+    together = digits_of(bundled, page_of(digits)[0], model_input="true")["items"]
+    for item, digit in zip(together, digits, strict=True):
+        (alone,) = digits_of(bundled, page_of(digit[None])[0], model_input="true")["items"]
+        # framed from the whole page's ink threshold, not the digit's own: the same 28x28 within a
+        # few grey levels, and a point a small step away on a plane that spans about 6 units
+        pixels = np.subtract(item["model_input"]["pixels"], alone["model_input"]["pixels"])
+        assert np.abs(pixels).mean() < 0.02
+        assert np.hypot(*np.subtract(item["mu"], alone["mu"])) < 0.3
+
+
+def test_a_lone_digit_is_encoded_exactly_as_encode_encodes_it(bundled, test_digits):
+    images, _ = test_digits
+    page = page_of(images[3:4])[0]
+    (item,) = digits_of(bundled, page)["items"]
+    assert item["mu"] == mu_of(bundled, page)
+    digit = png(images[3])  # a 28x28 MNIST digit is one digit, sent as it is
+    (item,) = digits_of(bundled, digit)["items"]
+    assert item["box"] == {"left": 0, "top": 0, "width": 28, "height": 28}
+    assert item["mu"] == mu_of(bundled, digit)
+
+
+def test_digits_that_touch_are_cut_apart(bundled, test_digits):
+    images, _ = test_digits
+    wide = [index for index, image in enumerate(images) if np.ptp(np.nonzero(image.max(axis=0) > 64)[0]) >= 16][:3]
+    page, frames = page_of(images[wide], pitch=18)  # frames 10 MNIST pixels over each other: strokes meet
+    items = digits_of(bundled, page)["items"]
+    assert len(items) == 3
+    centres = [item["box"]["left"] + item["box"]["width"] / 2 for item in items]
+    assert all(left <= centre <= right for centre, (left, right) in zip(centres, frames, strict=True))
+
+
+def test_digits_a_twentieth_of_the_page_high_are_found(bundled, test_digits):
+    images, _ = test_digits
+    digits = images[20:24]
+    strip = np.zeros((28, 28 * 4), np.uint8)
+    for index, digit in enumerate(digits):
+        strip[:, 28 * index : 28 * index + 28] = digit
+    short = 1400
+    side = round(28 * short / 20 / 20)  # the ink is 20 of the frame's 28 pixels
+    page = Image.new("L", (2200, short), 235)
+    written = Image.fromarray(255 - strip).resize((side * 4, side), Image.BICUBIC)
+    page.paste(written, (600, 500))
+    items = digits_of(bundled, encoded(page))["items"]
+    assert len(items) == 4
+    for index, item in enumerate(items):
+        assert 600 + index * side - 2 <= item["box"]["left"] <= 600 + (index + 1) * side
+
+
+def test_encode_refuses_a_number_and_says_how_many_digits_it_found(bundled, test_digits):
+    page = page_of(test_digits[0][:3])[0]
+    response = bundled.post("/encode", content=page, headers={"Content-Type": "image/png"})
+    assert_problem(response, 422, "found 3 digits side by side")
+    assert "/encode/digits" in response.json()["detail"]
+
+
+def test_a_model_that_frames_objects_has_no_digits_to_find(test_digits):
+    with make_client(BUNDLED_MODEL.parent / "fashion-mnist") as client:
+        page = page_of(test_digits[0][:2])[0]
+        response = client.post("/encode/digits", content=page, headers={"Content-Type": "image/png"})
+        assert_problem(response, 422, "frames each picture as one object")
