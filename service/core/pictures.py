@@ -33,6 +33,9 @@ from contract.recipes import RECIPES, Box, NoInk, Recipe, SeveralDigits, frame_d
 from service.core.errors import InvalidInput, Refused, UnsupportedImage
 
 WORK_PIXELS = 512 * 512
+# A number spreads its digits across the page, and each needs about the pixels a lone digit has at
+# WORK_PIXELS: reduced to that, digits a twentieth of the page high lost their strokes' shape.
+NUMBER_WORK_PIXELS = 2048 * 2048
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
 # The content decides the format; these are the names clients give images, common misspellings included.
 ACCEPTED_MEDIA_TYPES = {
@@ -123,10 +126,10 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image | GreyPNG:
     return image
 
 
-def _decoded(image: Image.Image) -> Image.Image:
+def _decoded(image: Image.Image, work_pixels: int) -> Image.Image:
     width, height = image.size
-    if image.format == "JPEG" and width * height > WORK_PIXELS:
-        scale = np.sqrt(WORK_PIXELS / (width * height))
+    if image.format == "JPEG" and width * height > work_pixels:
+        scale = np.sqrt(work_pixels / (width * height))
         image.draft(image.mode if image.mode in {"L", "RGB"} else "RGB", (int(width * scale), int(height * scale)))
     try:
         image.seek(0)  # the first frame of an animation is the picture
@@ -136,10 +139,10 @@ def _decoded(image: Image.Image) -> Image.Image:
     return image
 
 
-def _reduced(image: Image.Image) -> Image.Image:
-    if image.width * image.height <= WORK_PIXELS:
+def _reduced(image: Image.Image, work_pixels: int) -> Image.Image:
+    if image.width * image.height <= work_pixels:
         return image
-    return image.reduce(int(np.ceil(np.sqrt(image.width * image.height / WORK_PIXELS))))
+    return image.reduce(int(np.ceil(np.sqrt(image.width * image.height / work_pixels))))
 
 
 _TURNED_A_QUARTER = {5, 6, 7, 8}  # EXIF orientations that swap width and height
@@ -158,12 +161,12 @@ def is_transparent(image: Image.Image | GreyPNG) -> bool:
     return isinstance(image, Image.Image) and (image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info)
 
 
-def _grey(image: Image.Image) -> np.ndarray:
-    """Intensities in [0, 1], float32, at most WORK_PIXELS; transparent areas count as white paper."""
+def _grey(image: Image.Image, work_pixels: int) -> np.ndarray:
+    """Intensities in [0, 1], float32, at most work_pixels; transparent areas count as white paper."""
     if "exif" in image.info:  # parsing EXIF is costly: only when there is some
         image = ImageOps.exif_transpose(image)
     if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
-        pixels = np.asarray(_reduced(image.convert("F")), dtype=np.float32)
+        pixels = np.asarray(_reduced(image.convert("F"), work_pixels), dtype=np.float32)
         top = 65535.0 if image.mode.startswith("I;16") else max(float(pixels.max()), 1.0)
         return np.clip(pixels / top, 0, 1)
     if is_transparent(image):
@@ -171,7 +174,7 @@ def _grey(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(paper, image.convert("RGBA"))
     if image.mode != "L":
         image = image.convert("RGB").convert("L")
-    return intensities(np.asarray(_reduced(image)))
+    return intensities(np.asarray(_reduced(image, work_pixels)))
 
 
 _LARGEST_CODE = np.float32(255)  # a float32 divisor: the division runs in float32, as training's does
@@ -190,17 +193,19 @@ def grey_png_codes(png: GreyPNG) -> np.ndarray:
         raise InvalidInput(f"corrupt or truncated PNG image ({error})") from error
 
 
-def _grey_png_pixels(png: GreyPNG) -> np.ndarray:
+def _grey_png_pixels(png: GreyPNG, work_pixels: int) -> np.ndarray:
     """As _grey gives them, for a GreyPNG."""
     codes = grey_png_codes(png)
-    if codes.size > WORK_PIXELS:
-        codes = np.asarray(_reduced(Image.fromarray(codes)))
+    if codes.size > work_pixels:
+        codes = np.asarray(_reduced(Image.fromarray(codes), work_pixels))
     return intensities(codes)
 
 
-def grey_pixels(image: Image.Image | GreyPNG) -> np.ndarray:
-    """An opened upload's intensities in [0, 1], float32, at most WORK_PIXELS."""
-    return _grey_png_pixels(image) if isinstance(image, GreyPNG) else _grey(_decoded(image))
+def grey_pixels(image: Image.Image | GreyPNG, work_pixels: int = WORK_PIXELS) -> np.ndarray:
+    """An opened upload's intensities in [0, 1], float32, at most work_pixels."""
+    if isinstance(image, GreyPNG):
+        return _grey_png_pixels(image, work_pixels)
+    return _grey(_decoded(image, work_pixels), work_pixels)
 
 
 def training_sized(image: Image.Image | GreyPNG) -> bool:
@@ -387,7 +392,7 @@ class DigitInputs(NamedTuple):
 
 def _digits_framed(image: Image.Image | GreyPNG, invert: Invert) -> DigitInputs:
     width, height = shown_size(image)
-    pixels = grey_pixels(image)
+    pixels = grey_pixels(image, NUMBER_WORK_PIXELS)
     bright, inverted = _bright_ink(pixels, invert)
     with _refusals(Recipe.digit, is_transparent(image)):
         found = frame_digits(bright)
