@@ -177,7 +177,7 @@ def test_runs_the_way_a_cluster_runs_it(image, checkout):
         print(f"  start to ready: {wait_ready(url):.1f} s")
         exercise(url)
         served = httpx.get(f"{url}/models").json()["models"]
-        assert {model["name"] for model in served} == {"mnist", "fashion-mnist"}
+        assert {model["name"] for model in served} == {"mnist", "fashion-mnist", "mnist-k16"}
         result = {}
         thread = post_slowly(url, digit_png(), 2, result)
         wait_until(lambda: requests_in_flight(url) == 1, "the slow upload under way")
@@ -225,7 +225,7 @@ def test_compose_trains_beside_the_bundled_models_resumes_and_switches(checkout)
         with httpx.Client(base_url=url, timeout=60) as http:  # served beside the bundled ones, no restart
             assert http.post("/v2/repository/models/current/load").status_code == 200
             served = {model["name"] for model in http.get("/models").json()["models"]}
-            assert served == {"mnist", "fashion-mnist", "current"}
+            assert served == {"mnist", "fashion-mnist", "mnist-k16", "current"}
             beside = http.post("/models/current/encode", content=digit_png(), headers={"Content-Type": "image/png"})
             assert beside.status_code == 200, beside.text
 

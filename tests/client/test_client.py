@@ -104,7 +104,7 @@ def test_errors_are_typed_and_carry_the_problem(server, client):
         client.encode(b"not a picture")
     assert refused.value.status == 415 and refused.value.request_id and "not an image" in refused.value.detail
     with Client(server.url, model="cifar") as wrong:
-        with pytest.raises(NotFound, match="loaded: fashion-mnist, mnist"):
+        with pytest.raises(NotFound, match="loaded: fashion-mnist, mnist, mnist-k16"):
             wrong.decode([0, 0])
     with refusing_url() as url, pytest.raises(ConnectionFailed, match="cannot reach"):
         with Client(url, retries=1, backoff=0) as nowhere:

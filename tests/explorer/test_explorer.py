@@ -245,3 +245,12 @@ def test_a_larger_latent_space_is_shown_on_its_principal_plane_with_a_slider(bro
         second = json.loads(page.locator("#preview").get_attribute("data-z"))
         assert np.linalg.norm(np.subtract(second, first)) > 1.5  # the slider moved z off the plane
         context.close()
+
+
+def test_the_bundled_k16_model_is_shown_on_its_principal_plane(page):
+    page.locator("#model").select_option("mnist-k16")
+    page.wait_for_function("() => document.querySelectorAll('#sliders input[type=range]').length === 14")  # axes 3-16
+    page.wait_for_selector("#map[data-painted]")
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)
+    page.wait_for_function("() => JSON.parse(document.getElementById('preview').dataset.z || '[]').length === 16")

@@ -150,7 +150,7 @@ def test_a_parquet_table_of_photographs_is_encoded_as_rest_encode_answers(cluste
         (["{tmp}/digits", "--out", "{tmp}/digits"], "{tmp}/digits exists; choose another --out, or remove it"),
         (
             ["{tmp}/digits", "--out", "{tmp}/out", "--model", "nope"],
-            "no model 'nope' is loaded; loaded: fashion-mnist, mnist",
+            "no model 'nope' is loaded; loaded: fashion-mnist, mnist, mnist-k16",
         ),
         (
             ["{tmp}/table.parquet", "--out", "{tmp}/out"],

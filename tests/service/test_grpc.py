@@ -164,7 +164,7 @@ def test_tritonclient_drives_the_repository(server):
                  ["load", "fashion-mnist-decoder"], ["ready", "fashion-mnist-encoder"], ["unload", "mnist"],
                  ["load", "../mnist"]],
     )  # fmt: skip
-    halves = [f"{vae}-{role}" for vae in ("fashion-mnist", "mnist") for role in ("encoder", "decoder")]
+    halves = [f"{vae}-{role}" for vae in ("fashion-mnist", "mnist", "mnist-k16") for role in ("encoder", "decoder")]
     assert {entry["name"]: entry["state"] for entry in index} == dict.fromkeys(halves, "READY")
     assert unloaded is None and loaded is None and back is True
     assert ready["error"]["status"] == "StatusCode.NOT_FOUND"  # unloaded: no longer served

@@ -102,7 +102,7 @@ def test_tritonclient_errors_name_the_tensor_and_what_was_expected(client):
 def test_tritonclient_drives_the_repository(client):
     index = client.get_model_repository_index()
     states = {entry["name"]: entry["state"] for entry in index}
-    halves = [f"{vae}-{role}" for vae in ("fashion-mnist", "mnist") for role in ("encoder", "decoder")]
+    halves = [f"{vae}-{role}" for vae in ("fashion-mnist", "mnist", "mnist-k16") for role in ("encoder", "decoder")]
     assert states == dict.fromkeys(halves, "READY")
     for entry in index:  # each name the index gives is one that infers
         assert client.get_model_metadata(entry["name"])["versions"] == [entry["version"]]

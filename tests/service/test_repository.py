@@ -22,7 +22,7 @@ MODELS = BUNDLED_MODEL.parent
 def repository(tmp_path):
     """A copy of the bundled repository, to change under the service."""
     root = tmp_path / "models"
-    for name in ("mnist", "fashion-mnist"):
+    for name in ("mnist", "fashion-mnist", "mnist-k16"):
         shutil.copytree(MODELS / name, root / name, ignore=shutil.ignore_patterns("figures"))
     return root
 
@@ -43,7 +43,7 @@ def test_every_model_is_served_under_its_name_and_the_default_unprefixed(reposit
         listing = client.get("/models").json()
         assert listing["default"] == "mnist"
         ids = {model["name"]: model["id"] for model in listing["models"]}
-        assert set(ids) == {"mnist", "fashion-mnist"}
+        assert set(ids) == {"mnist", "fashion-mnist", "mnist-k16"}
         assert {model["recipe"] for model in listing["models"]} == {"digit", "object"}
         assert client.get("/models/fashion-mnist").json()["classes"][0] == "T-shirt/top"
         assert encode(client, digit)["model_id"] == ids["mnist"]
@@ -57,7 +57,7 @@ def test_every_model_is_served_under_its_name_and_the_default_unprefixed(reposit
 
 def test_each_model_serves_its_reference_set(repository):
     with make_repository_client(repository) as client:
-        for name in ("mnist", "fashion-mnist"):
+        for name in ("mnist", "fashion-mnist", "mnist-k16"):
             description = client.get(f"/models/{name}").json()
             response = client.get(f"/models/{name}/reference")
             assert response.headers["content-type"] == "application/octet-stream"
@@ -78,8 +78,8 @@ def test_a_model_without_a_reference_set_says_so(repository):
 def test_an_unknown_model_is_a_404_that_lists_the_names(repository):
     with make_repository_client(repository) as client:
         body = assert_problem(client.post("/models/mnist2/decode", json={"z": [0, 0]}), 404, "no model 'mnist2'")
-        assert "fashion-mnist, mnist" in body["detail"]
-        assert_problem(client.get("/models/mnist2"), 404, "loaded: fashion-mnist, mnist")
+        assert "fashion-mnist, mnist, mnist-k16" in body["detail"]
+        assert_problem(client.get("/models/mnist2"), 404, "loaded: fashion-mnist, mnist, mnist-k16")
 
 
 def test_the_default_model_is_a_setting_and_a_missing_one_stops_start_up(repository, digit):
@@ -106,7 +106,7 @@ def test_unload_and_load_without_a_restart(repository, digit):
         assert_problem(
             client.post("/models/fashion-mnist/encode", content=digit, headers={"Content-Type": "image/png"}),
             404,
-            "no model 'fashion-mnist' is loaded; loaded: mnist",
+            "no model 'fashion-mnist' is loaded; loaded: mnist, mnist-k16",
         )
         index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
         for half in ("fashion-mnist-encoder", "fashion-mnist-decoder"):
@@ -114,6 +114,8 @@ def test_unload_and_load_without_a_restart(repository, digit):
         assert [entry["name"] for entry in client.post("/v2/repository/index", json={"ready": True}).json()] == [
             "mnist-encoder",
             "mnist-decoder",
+            "mnist-k16-encoder",
+            "mnist-k16-decoder",
         ]
         assert client.post("/v2/repository/models/fashion-mnist/load").status_code == 200  # a folder's name too
         assert encode(client, digit, "/models/fashion-mnist")["model_id"].startswith("fashion-mnist")
