@@ -76,8 +76,8 @@ mutation: $(VENV)/.dev  ## mutation testing (mutmut): each module's score and su
 	rm -rf mutants
 	VAE_MNIST_DIR=$(MNIST_DIR) $(BIN)/python -m harness.mutation $(MUTATE)
 
-mutation-guards: $(VENV)/.dev  ## mutation testing of the API key check and the limits alone, as CI runs it
-	$(MAKE) mutation MUTATE="$(GUARDS)"
+mutation-guards: MUTATE = $(GUARDS)
+mutation-guards: mutation  ## mutation testing of the API key check and the limits alone, as CI runs it
 
 proto: $(VENV)/.dev  ## regenerate service/grpc/inference_pb2.py(i) from service/grpc/inference.proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. service/grpc/inference.proto

@@ -16,7 +16,6 @@ it the way the training data was framed:
   object's own shading is kept, not stretched.
 """
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,7 +38,13 @@ class SeveralDigits(ValueError):
 
     def __init__(self, count: int):
         super().__init__(f"found {count} digits side by side")
-        self.count = count
+
+
+class TooManyDigits(ValueError):
+    """More digits side by side than a picture may hold."""
+
+    def __init__(self, count: int, most: int):
+        super().__init__(f"found {count} digits side by side; the limit is {most} per picture")
 
 
 MIN_CONTRAST = 0.15  # of full scale: weaker marks than this are paper texture, shading or noise
@@ -56,13 +61,13 @@ INK_LEVEL = 0.25  # the quantile of the strokes' levels that becomes full ink
 FINE = 4
 STROKE_WIDTH = 7.3
 STROKE_BAND = (5.5, 9.5)
-# Digits of a number stand side by side: pieces whose columns overlap are one group. A group is a
-# digit if, beside the group of most ink, its height is within DIGIT_HEIGHT of that one's either way,
-# its middle lies within that one's rows...
+# Digits of a number stand side by side, pieces whose boxes overlap making one digit. Digits of one
+# number are alike: heights within DIGIT_HEIGHT of each other either way, pixels within DIGIT_INK,
+# strength within DIGIT_LEVEL, each one's middle on the others' rows.
 DIGIT_HEIGHT = 0.6
+DIGIT_INK = 0.25  # a 1 has about 0.4 of an 8's pixels
+DIGIT_LEVEL = 0.6
 MIN_DIGIT_HEIGHT = 8  # pixels of the picture framing sees: smaller pieces are specks
-DIGIT_INK = 0.25  # ...it has this share of that one's pixels (a 1 has about 0.4 of an 8's)...
-DIGIT_LEVEL = 0.6  # ...and its ink is this share as strong.
 # A digit wider than TOUCHING heights is digits that touch, each about DIGIT_WIDTH heights wide
 # (MNIST's digits are narrower than tall, a median of 0.6, but a slanted 2 may be wider than tall).
 TOUCHING = 1.6
@@ -168,8 +173,8 @@ class Pieces:
     def widths(self) -> np.ndarray:
         return self.boxes[:, 3] - self.boxes[:, 2] + 1
 
-    def mask(self, chosen: np.ndarray) -> np.ndarray:
-        return np.isin(self.labels, np.nonzero(chosen)[0] + 1)
+    def mask(self, indices: np.ndarray) -> np.ndarray:
+        return np.isin(self.labels, indices + 1)
 
 
 class Box(NamedTuple):
@@ -211,79 +216,72 @@ def _subject(pieces: Pieces) -> np.ndarray:
     dust of more pixels than any one stroke)."""
     reaches = np.where(pieces.candidates, np.maximum(pieces.heights, pieces.widths), 0)
     grown = [_grown(main, pieces.boxes, pieces.counts, pieces.candidates) for main in np.argsort(reaches)[::-1][:SEEDS]]
-    return pieces.mask(max(grown, key=lambda group: _extent(pieces.boxes[group])))
+    return pieces.mask(np.nonzero(max(grown, key=lambda group: _extent(pieces.boxes[group])))[0])
 
 
-def _side_by_side(pieces: Pieces, smoothed: np.ndarray, cut: bool) -> list[np.ndarray]:
-    """The digits of a number, left to right, each as its mask. Pieces whose boxes overlap make one
-    group (a digit broken into strokes); the digits are the set of groups comparable with one of
-    them in height, ink and strength and written on its line that holds the most ink (pixels
-    times strength), so that a shadow's edge, blobs or specks are not taken for digits. With cut,
-    a group as wide as several digits is cut where its columns hold least ink. Ink run together
-    with ruled lines is one subject, as _subject takes it."""
-    if pieces.lined:
-        return [pieces.mask(pieces.candidates)]
+def _side_by_side(pieces: Pieces, smoothed: np.ndarray) -> list[np.ndarray]:
+    """The digits of a number, left to right, each as the indices of its pieces. Pieces whose boxes
+    overlap make one group (a digit broken into strokes); the digits are the set of groups alike in
+    height, ink and strength and written on one line that holds the most ink (pixels times
+    strength), so that a shadow's edge, blobs or specks are not taken for digits. Ink run together
+    with ruled lines is one subject, as _subject takes it. Linear in the picture's pixels and
+    pieces: a page of text has thousands."""
     chosen = np.nonzero(pieces.candidates & (pieces.heights >= MIN_DIGIT_HEIGHT))[0]
-    if not len(chosen):
-        return [_subject(pieces)]
-    groups = _overlapping(pieces.boxes[chosen])
-    masks = [pieces.mask(np.isin(np.arange(len(pieces.counts)), chosen[group])) for group in groups]
-    boxes = np.array([_box_of(pieces.boxes[chosen[group]]) for group in groups])
-    heights = boxes[:, 1] - boxes[:, 0] + 1
-    counts = np.array([pieces.counts[chosen[group]].sum() for group in groups])
-    levels = np.array([np.median(smoothed[mask]) for mask in masks])
-    middles = (boxes[:, 0] + boxes[:, 1]) / 2
+    if pieces.lined or not len(chosen):
+        return [np.nonzero(pieces.candidates)[0]]
+    group_of = _overlapping(pieces.boxes[chosen], smoothed.shape)  # (C,) group of each chosen piece
+    groups = group_of.max() + 1
+    top = np.full(groups, smoothed.shape[0])
+    bottom = np.zeros(groups, np.int64)
+    np.minimum.at(top, group_of, pieces.boxes[chosen, 0])
+    np.maximum.at(bottom, group_of, pieces.boxes[chosen, 1])
+    left = np.full(groups, smoothed.shape[1])
+    np.minimum.at(left, group_of, pieces.boxes[chosen, 2])
+    counts = np.bincount(group_of, pieces.counts[chosen], groups)
+    # each piece's summed strength, from its pixels: one pass over the picture for all of them
+    strength = np.bincount(pieces.labels.ravel(), smoothed.ravel(), len(pieces.counts) + 1)[1:]
+    levels = np.bincount(group_of, strength[chosen], groups) / counts
+    heights, middles = bottom - top + 1, (top + bottom) / 2
 
-    def alike(ours: np.ndarray, theirs: np.ndarray, share: float) -> np.ndarray:
-        return (ours[:, None] * share <= theirs[None, :]) & (theirs[None, :] * share <= ours[:, None])
+    def alike(values: np.ndarray, share: float) -> np.ndarray:
+        return (values[:, None] * share <= values[None, :]) & (values[None, :] * share <= values[:, None])
 
     comparable = (
-        alike(heights, heights, DIGIT_HEIGHT)
-        & alike(counts, counts, DIGIT_INK)
-        & alike(levels, levels, DIGIT_LEVEL)
-        & (boxes[:, None, 0] <= middles[None, :])
-        & (middles[None, :] <= boxes[:, None, 1])
-    )  # (reference, group)
-    reference = int(np.argmax(comparable @ (counts * levels)))  # the set of most ink, by strength
-    digits = []
-    for index in sorted(np.nonzero(comparable[reference])[0], key=lambda group: boxes[group, 2]):
-        digits += _cut(masks[index], heights[index]) if cut else [masks[index]]
-    return digits
+        alike(heights, DIGIT_HEIGHT)
+        & alike(counts, DIGIT_INK)
+        & alike(levels, DIGIT_LEVEL)
+        & (top[:, None] <= middles[None, :])
+        & (middles[None, :] <= bottom[:, None])
+    )  # (reference, group): groups can be many, but a number's digits are a handful
+    digits = np.nonzero(comparable[np.argmax(comparable @ (counts * levels))])[0]
+    return [chosen[group_of == digit] for digit in digits[np.argsort(left[digits])]]
 
 
-def _box_of(boxes: np.ndarray) -> tuple[int, int, int, int]:
-    return boxes[:, 0].min(), boxes[:, 1].max(), boxes[:, 2].min(), boxes[:, 3].max()
+def _overlapping(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The group of each box: boxes that overlap or touch, directly or through others, share one.
+    The boxes are painted and their painted regions labelled, in one pass."""
+    painted = np.zeros(shape, bool)
+    for top, bottom, left, right in boxes:
+        painted[top : bottom + 1, left : right + 1] = True
+    regions = cc3d.connected_components(painted, connectivity=4)
+    _, group_of = np.unique(regions[boxes[:, 0], boxes[:, 2]], return_inverse=True)
+    return group_of
 
 
-def _overlapping(boxes: np.ndarray) -> list[list[int]]:
-    """The pieces whose boxes overlap, directly or through others, as groups of their indices."""
-    groups = [[index] for index in range(len(boxes))]
-    merged = True
-    while merged:
-        merged = False
-        for first, second in itertools.combinations(range(len(groups)), 2):
-            a, b = _box_of(boxes[groups[first]]), _box_of(boxes[groups[second]])
-            if a[0] <= b[1] and b[0] <= a[1] and a[2] <= b[3] and b[2] <= a[3]:
-                groups[first] += groups.pop(second)
-                merged = True
-                break
-    return groups
-
-
-def _cut(mask: np.ndarray, height: int) -> list[np.ndarray]:
-    """One group's mask, cut into the digits that touch in it, if it is wider than one."""
-    ink = mask.sum(axis=0)
-    columns = np.nonzero(ink)[0]
-    left, width = columns[0], columns[-1] - columns[0] + 1
+def _cut(mask: np.ndarray) -> list[np.ndarray]:
+    """One digit's mask, cut into the digits that touch in it, if it is wider than one."""
+    rows, columns = _bounds(mask)
+    height, width = rows.stop - rows.start, columns.stop - columns.start
     if width <= TOUCHING * height:
         return [mask]
+    ink = mask.sum(axis=0)
     count = max(2, round(width / (DIGIT_WIDTH * height)))
     window = width // (4 * count)
-    cuts = [left]
+    cuts = [columns.start]
     for index in range(1, count):
-        near = left + index * width // count
+        near = columns.start + index * width // count
         cuts.append(near - window + int(np.argmin(ink[near - window : near + window + 1])))
-    cuts.append(columns[-1] + 1)
+    cuts.append(columns.stop)
     parts = []
     for start, end in pairwise(cuts):
         part = np.zeros_like(mask)
@@ -366,18 +364,24 @@ def frame_digit(pixels: np.ndarray) -> np.ndarray:
     """Bright ink on a dark background (H, W) -> the MNIST-framed 28x28; SeveralDigits if it
     holds a number."""
     smoothed, pieces, threshold = _digit_pieces(pixels)
-    digits = len(_side_by_side(pieces, smoothed, cut=False))  # a wide digit is not taken for two that touch
+    digits = len(_side_by_side(pieces, smoothed))  # uncut: a wide digit is not taken for two that touch
     if digits > 1:
         raise SeveralDigits(digits)
     return _framed_digit(smoothed, _subject(pieces), threshold)
 
 
-def frame_digits(pixels: np.ndarray) -> list[tuple[Box, np.ndarray]]:
+def frame_digits(pixels: np.ndarray, most: int) -> list[tuple[Box, np.ndarray]]:
     """Bright ink on a dark background (H, W) -> each digit's box in it and its MNIST-framed
-    28x28, left to right; a lone digit framed as frame_digit frames it."""
+    28x28, left to right; a lone digit framed as frame_digit frames it. TooManyDigits past most."""
     smoothed, pieces, threshold = _digit_pieces(pixels)
-    digits = _side_by_side(pieces, smoothed, cut=True)
-    masks = [_subject(pieces)] if len(digits) == 1 else digits
+    digits = _side_by_side(pieces, smoothed)
+    if len(digits) > most:
+        raise TooManyDigits(len(digits), most)
+    masks = [part for digit in digits for part in _cut(pieces.mask(digit))]
+    if len(masks) > most:
+        raise TooManyDigits(len(masks), most)
+    if len(masks) == 1:
+        masks = [_subject(pieces)]
     return [(Box.around(mask), _framed_digit(smoothed, mask, threshold)) for mask in masks]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from service.core import tracing
 from service.core.admission import InFlight
-from service.core.errors import InvalidInput, Refused, Unavailable
+from service.core.errors import Refused, Unavailable
 from service.core.metrics import INVERTED, PICTURES, worker_stopped
 from service.core.pictures import DigitInputs, Invert, Upload, digit_inputs, model_inputs
 from service.core.repository import ModelRepository
@@ -125,9 +125,9 @@ class Engine:
         """Each digit of a picture of a number, left to right: its box, its model input, and mu,
         sigma, reconstruction and novelty from one model call."""
         with self._picture_pipeline(served, 1):
-            digits = await digit_inputs(upload, invert, served.model.recipe, self.settings.max_pixels, self.pictures)
-            if len(digits.boxes) > served.max_batch:
-                raise InvalidInput(f"found {len(digits.boxes)} digits; the limit is {served.max_batch} per picture")
+            digits = await digit_inputs(
+                upload, invert, served.model.recipe, self.settings.max_pixels, served.max_batch, self.pictures
+            )
         PICTURES.labels(served.name, "framed").inc()
         if digits.inverted:
             INVERTED.labels(served.name).inc()

@@ -29,7 +29,7 @@ import pyspng
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from contract.geometry import SIDE
-from contract.recipes import RECIPES, Box, NoInk, Recipe, SeveralDigits, frame_digits, ink_is_dark
+from contract.recipes import RECIPES, Box, NoInk, Recipe, SeveralDigits, TooManyDigits, frame_digits, ink_is_dark
 from service.core.errors import InvalidInput, Refused, UnsupportedImage
 
 WORK_PIXELS = 512 * 512
@@ -282,6 +282,8 @@ def _refusals(recipe: Recipe, transparent: bool) -> Iterator[None]:
                 "does not show: flatten the picture onto a dark background (or draw dark ink) and send it again"
             ) from error
         raise InvalidInput(f"{error}; send a picture with a visible {recipe.value}") from error
+    except TooManyDigits as error:
+        raise InvalidInput(str(error)) from error
     except SeveralDigits as error:
         raise InvalidInput(
             f"{error}: this takes one digit; send the picture to /encode/digits for each digit's place and encoding"
@@ -390,22 +392,22 @@ class DigitInputs(NamedTuple):
     inverted: bool
 
 
-def _digits_framed(image: Image.Image | GreyPNG, invert: Invert) -> DigitInputs:
+def _digits_framed(image: Image.Image | GreyPNG, invert: Invert, most: int) -> DigitInputs:
     width, height = shown_size(image)
     pixels = grey_pixels(image, NUMBER_WORK_PIXELS)
     bright, inverted = _bright_ink(pixels, invert)
     with _refusals(Recipe.digit, is_transparent(image)):
-        found = frame_digits(bright)
+        found = frame_digits(bright, most)
     across, down = width / bright.shape[1], height / bright.shape[0]
     boxes = [box.scaled(across, down) for box, _ in found]
     return DigitInputs(np.stack([frame for _, frame in found])[:, None], boxes, inverted)
 
 
 async def digit_inputs(
-    upload: Upload, invert: Invert, recipe: Recipe, max_pixels: int, pool: Executor | None
+    upload: Upload, invert: Invert, recipe: Recipe, max_pixels: int, most: int, pool: Executor | None
 ) -> DigitInputs:
-    """The model input of each digit of a picture of a number, left to right, with its box. A 28x28
-    picture is one digit, as model_inputs takes it."""
+    """The model input of each digit of a picture of a number, left to right, with its box; at
+    most `most` digits. A 28x28 picture is one digit, as model_inputs takes it."""
     if recipe is not Recipe.digit:
         raise InvalidInput(f"this model frames each picture as one {recipe.value}; finding digits needs a digit model")
     image = open_image(upload.data, max_pixels)
@@ -413,8 +415,8 @@ async def digit_inputs(
         prepared = await model_inputs([upload], invert, recipe, max_pixels, pool, named=False)
         return DigitInputs(prepared.images, [Box(0, 0, SIDE, SIDE)], bool(prepared.inverted))
     if pool is None or image.width * image.height <= INLINE_PIXELS:
-        return _digits_framed(image, invert)
-    return await asyncio.get_running_loop().run_in_executor(pool, _digits_framed, image, invert)
+        return _digits_framed(image, invert, most)
+    return await asyncio.get_running_loop().run_in_executor(pool, _digits_framed, image, invert, most)
 
 
 def prepare(data: bytes, invert: Invert, recipe: Recipe, max_pixels: int = 25_000_000) -> np.ndarray:

@@ -131,3 +131,14 @@ def test_a_model_that_frames_objects_has_no_digits_to_find(test_digits):
         page = page_of(test_digits[0][:2])[0]
         response = client.post("/encode/digits", content=page, headers={"Content-Type": "image/png"})
         assert_problem(response, 422, "frames each picture as one object")
+
+
+def test_more_digits_than_a_request_may_hold_are_refused_with_the_limit(bundled):
+    page = np.full((300, 80 * 30 + 60), 235, np.uint8)
+    for index in range(80):  # eighty 1s in a row
+        page[100:200, 30 + 30 * index : 38 + 30 * index] = 20
+    response = bundled.post(
+        "/encode/digits", content=encoded(Image.fromarray(page)), headers={"Content-Type": "image/png"}
+    )
+    limit = bundled.engine.settings.max_batch
+    assert_problem(response, 422, f"found 80 digits side by side; the limit is {limit} per picture")
