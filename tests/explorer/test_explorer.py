@@ -7,6 +7,7 @@ import json
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 from harness.bodies import png
 from harness.pictures import photographed
@@ -154,6 +155,25 @@ def test_a_photo_uploaded_or_dropped_lands_where_the_api_puts_it(page, server, s
     page.dispatch_event("#map", "drop", {"dataTransfer": dropped})
     expected = httpx.post(f"{server.url}/encode", content=clean, headers={"Content-Type": "image/png"}).json()["mu"]
     wait_until_landed(page, expected)
+
+
+def test_a_picture_of_a_number_shows_each_digit_where_the_api_puts_it(page, server, console, sample_data_dir):
+    console.expected.append("status of 422")  # /reconstruct refuses a number; the page then asks /encode/digits
+    digits = load_dataset(sample_data_dir).test.images[:3]
+    strip = np.full((60, 28 * 3 + 32), 235, np.uint8)
+    for index, digit in enumerate(digits):
+        strip[16:44, 16 + 28 * index : 44 + 28 * index] = 235 - (digit.astype(np.int32) * 215 // 255)
+    number = png(np.asarray(Image.fromarray(strip).resize((strip.shape[1] * 5, strip.shape[0] * 5), Image.BICUBIC)))
+    found = httpx.post(f"{server.url}/encode/digits", content=number, headers={"Content-Type": "image/png"}).json()
+    page.locator("#upload").set_input_files({"name": "number.png", "mimeType": "image/png", "buffer": number})
+    page.wait_for_selector("#number:not([hidden])")
+    assert "3 digits in number.png" in page.locator("#number-count").inner_text()
+    captions = page.locator("#digits figcaption").all_inner_texts()
+    assert [caption.split(":")[0] for caption in captions] == ["1", "2", "3"]
+    for caption, item in zip(captions, found["items"], strict=True):  # each mu as the API gives it, to 2 places
+        shown = [float(value) for value in caption.split(": ", 1)[1].strip("()").split(", ")]
+        assert np.allclose(shown, item["mu"], atol=0.006)
+    assert page.locator("#landed").is_hidden()
 
 
 def test_walk_sample_and_manifold(page, server):

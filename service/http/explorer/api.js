@@ -76,6 +76,13 @@ export async function reconstruct(model, picture) {
   return response.json();
 }
 
+/** A picture of a number: each digit found, left to right, with its box, mu, sigma and model input. */
+export async function encodeDigits(model, picture) {
+  const headers = { "Content-Type": picture.type || "application/octet-stream" };
+  const response = await call(`${prefix(model)}/encode/digits?model_input=true`, { method: "POST", headers, body: picture });
+  return response.json();
+}
+
 export async function interpolate(model, start, end, steps, path) {
   const body = JSON.stringify({ start, end, steps, path });
   return (await call(`${prefix(model)}/interpolate`, { method: "POST", headers: JSON_HEADERS, body })).json();

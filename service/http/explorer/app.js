@@ -188,7 +188,8 @@ async function place(picture, source) {
   try {
     const result = await api.reconstruct(state.model, picture);
     const [u, v] = state.plane.project(result.mu);
-    map.markers = map.markers.filter((marker) => marker.kind !== "drawing");
+    map.markers = map.markers.filter((marker) => marker.kind !== "drawing" && marker.kind !== "digit");
+    $("number").hidden = true;
     map.markers.push({ u, v, kind: "drawing", ellipse: state.plane.covariance(result.sigma) });
     map.redraw();
     remember(result.mu, `${source} ${format(result.mu)}`);
@@ -200,6 +201,26 @@ async function place(picture, source) {
     $("reconstruction").src = pngOf(result.images[0].png_base64);
     $("landed").dataset.mu = JSON.stringify(result.mu);
     await showNearest(result.mu);
+  } catch (error) {
+    if (error.status === 422 && error.detail.includes("/encode/digits")) await placeNumber(picture, source);
+    else report(error);
+  }
+}
+
+/** A picture of a number, which /encode refuses: each digit where it lands, numbered left to right. */
+async function placeNumber(picture, source) {
+  try {
+    const { items } = await api.encodeDigits(state.model, picture);
+    map.markers = map.markers.filter((marker) => marker.kind !== "drawing" && marker.kind !== "digit");
+    items.forEach((item, index) => {
+      const [u, v] = state.plane.project(item.mu);
+      map.markers.push({ u, v, kind: "digit", label: String(index + 1) });
+    });
+    map.redraw();
+    $("landed").hidden = true;
+    $("number").hidden = false;
+    $("number-count").textContent = `${items.length} digits in ${source}`;
+    $("digits").replaceChildren(...items.map((item, index) => thumbnail(item.model_input.png_base64, `${index + 1}: ${format(item.mu)}`)));
   } catch (error) {
     report(error);
   }

@@ -12,7 +12,7 @@ export class LatentMap {
     this.points = null; // {uv: Float32Array(2N), labels: Uint8Array}
     this.colours = [];
     this.hidden = new Set();
-    this.markers = []; // {u, v, kind: "pin"|"drawing"|"sample"|"walk", ellipse?: [[suu,suv],[suv,svv]]}
+    this.markers = []; // {u, v, kind: "pin"|"drawing"|"digit"|"sample"|"walk", ellipse?: [[suu,suv],[suv,svv]], label?}
     this.manifold = null; // {cells: [{u, v, image}], size: plane units per cell}
     this.pending = false;
     this.painted = false;
@@ -210,7 +210,7 @@ export class LatentMap {
         g.stroke();
       }
     }
-    const style = { pin: ["#000000", 6], drawing: ["#d62728", 6], sample: ["#1f4e9c", 4], walk: ["#555555", 3] }[marker.kind];
+    const style = { pin: ["#000000", 6], drawing: ["#d62728", 6], digit: ["#d62728", 5], sample: ["#1f4e9c", 4], walk: ["#555555", 3] }[marker.kind];
     g.fillStyle = style[0];
     g.strokeStyle = "#ffffff";
     g.lineWidth = 1.5;
@@ -222,5 +222,11 @@ export class LatentMap {
     }
     g.fill();
     g.stroke();
+    if (marker.label) {
+      g.font = "bold 13px system-ui, sans-serif";
+      g.lineWidth = 3;
+      g.strokeText(marker.label, x + style[1] + 2, y - style[1]);
+      g.fillText(marker.label, x + style[1] + 2, y - style[1]);
+    }
   }
 }
