@@ -32,6 +32,7 @@ class Exchange:
         self.answered = asyncio.Event()
 
     async def receive(self) -> dict:
+        await asyncio.sleep(0)  # a server's receive waits on the network: other tasks run first
         if not self.chunks:  # as uvicorn: once the body is in, the next message comes when the client leaves
             if not self.leaves:
                 await self.answered.wait()  # (here, never before the response has ended)
@@ -239,6 +240,22 @@ def test_a_last_message_without_body_or_more_body_ends_an_upload_of_exactly_the_
     bare = {"type": "http.request"}
     assert call(intake(), [b"x" * LIMIT, bare], CHUNKED).body == b"x" * LIMIT
     assert call(intake(), [b"x" * LIMIT, bare], CHUNKED, path="/slow").status == 504
+
+
+def test_a_request_cancelled_by_the_server_stopping_is_not_taken_for_a_client_that_left():
+    """The server cancels what is in flight when it stops: that cancellation goes on up, where a
+    client's leaving ends its request quietly as 499."""
+
+    async def scenario() -> None:
+        gate = intake(request_timeout_s=30)
+        exchange = Exchange([b"abc"], length(3), "/slow")
+        task = asyncio.create_task(gate(scope("/slow", exchange.headers), exchange.receive, exchange.send))
+        await asyncio.sleep(0.05)  # the body is in; /slow takes its time
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(scenario())
 
 
 def test_every_answer_carries_its_request_id_and_the_security_headers():

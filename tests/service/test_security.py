@@ -4,6 +4,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from harness.bodies import png
 from harness.server import post_slowly, requests_in_flight, running_server, wait_until
@@ -20,11 +21,13 @@ def keyed(model_dir):
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "s3cre"}, {"Authorization": "Basic s3cret"}]
 )
-def test_api_key_refusals_all_look_the_same(keyed, headers):
+def test_api_key_refusals_all_look_the_same_and_each_is_counted(keyed, headers):
+    before = REGISTRY.get_sample_value("vae_rejections_total", {"reason": "unauthorized"}) or 0.0
     response = keyed.get("/model", headers=headers)
     assert response.status_code == 401
     assert response.json()["detail"] == "missing or invalid API key"
     assert response.headers["www-authenticate"].startswith("Bearer")
+    assert REGISTRY.get_sample_value("vae_rejections_total", {"reason": "unauthorized"}) - before == 1
 
 
 @pytest.mark.parametrize(
