@@ -1,0 +1,53 @@
+"""Where typeset digits land, digit by digit: for each model, the share of the pictures benchmark's
+typeset digits (harness.pictures, condition `fonts`) whose mu has their own digit among its 5
+nearest training images' mu, and where the ones that miss go.
+
+    python -m benchmarks.typeset [--count 1000] [--models mnist mnist-k16] [--data-dir ../shared/data/mnist]
+
+The pictures are framed in process by the service's picture pipeline, as /encode frames them.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier
+
+from contract.recipes import Recipe
+from harness.pictures import corpus
+from service.core.pictures import Invert, prepare
+from service.core.verified import VerifiedModel
+from training.data import load_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _misses(landed: np.ndarray, digit: int) -> str:
+    kinds, counts = np.unique(landed[landed != digit], return_counts=True)
+    return ", ".join(f"{count} as {kind}" for kind, count in zip(kinds, counts, strict=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000, help="typeset digits (the first test labels)")
+    parser.add_argument("--models", nargs="+", default=["mnist", "mnist-k16"], help="bundled models' names")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "mnist")
+    options = parser.parse_args()
+    data = load_dataset(options.data_dir)
+    pictures = list(corpus(data.test.images[: options.count], data.test.labels[: options.count], "fonts"))
+    inputs = np.stack([prepare(picture.data, Invert.auto, Recipe.digit) for picture in pictures])
+    labels = np.array([picture.label for picture in pictures])
+    train = (data.train.images.astype(np.float32) / 255)[:, None]
+    print(f"| model | all | {' | '.join(str(digit) for digit in range(10))} | where 6s and 9s go |")
+    print(f"|---|---|{'---|' * 10}---|")
+    for name in options.models:
+        model = VerifiedModel.load(ROOT / "models" / name, threads=1)
+        neighbours = KNeighborsClassifier(n_neighbors=5).fit(model.encode(train)[0], data.train.labels)
+        landed = neighbours.predict(model.encode(inputs)[0])
+        shares = " | ".join(f"{np.mean(landed[labels == digit] == digit):.2f}" for digit in range(10))
+        missed = "; ".join(f"{digit}: {_misses(landed[labels == digit], digit)}" for digit in (6, 9))
+        print(f"| {name} | {np.mean(landed == labels):.3f} | {shares} | {missed} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
