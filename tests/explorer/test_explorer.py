@@ -271,6 +271,7 @@ def test_the_bundled_k16_model_is_shown_on_its_principal_plane(page):
     page.locator("#model").select_option("mnist-k16")
     page.wait_for_function("() => document.querySelectorAll('#sliders input[type=range]').length === 14")  # axes 3-16
     page.wait_for_selector("#map[data-painted]")
+    assert page.locator("#status").inner_text() == "10000 test images of mnist, on the first two of 16 principal axes"
     box = page.locator("#map").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)
     page.wait_for_function("() => JSON.parse(document.getElementById('preview').dataset.z || '[]').length === 16")

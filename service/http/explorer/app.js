@@ -79,7 +79,8 @@ async function useModel(name) {
   buildSliders(size);
   buildLegend();
   placeReference();
-  status(state.reference ? `${state.reference.labels.length} test images of ${state.description.dataset}` : "This model has no reference set: only the prior is drawn.");
+  const plane = size > 2 ? `, on the first two of ${size} principal axes` : "";
+  status(state.reference ? `${state.reference.labels.length} test images of ${state.description.dataset}${plane}` : "This model has no reference set: only the prior is drawn.");
 }
 
 function placeReference() {
