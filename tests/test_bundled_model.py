@@ -1,6 +1,8 @@
-"""The model that ships in models/mnist: complete, intact, and as good as its card says."""
+"""The digit models that ship in models/ (mnist at K=2, mnist-k16): complete, intact, and as good as
+their cards say."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -11,16 +13,23 @@ from service.core.verified import VerifiedModel
 from tests.conftest import BUNDLED_MODEL
 from training.data import MNIST_SHA256, load_dataset
 
+DIGIT_MODELS = {"mnist": 2, "mnist-k16": 16}  # folder name: latent size
+
+
+@pytest.fixture(scope="module", params=DIGIT_MODELS)
+def folder(request) -> Path:
+    return BUNDLED_MODEL.parent / request.param
+
 
 @pytest.fixture(scope="module")
-def description() -> dict:
-    return json.loads((BUNDLED_MODEL / "model.json").read_text())
+def description(folder) -> dict:
+    return json.loads((folder / "model.json").read_text())
 
 
-def test_bundled_model_loads_and_is_intact():
-    model = VerifiedModel.load(BUNDLED_MODEL, threads=1)
+def test_bundled_model_loads_and_is_intact(folder):
+    model = VerifiedModel.load(folder, threads=1)
     model.warm_up()
-    assert model.latent_size == 2
+    assert model.latent_size == DIGIT_MODELS[folder.name]
 
 
 def test_bundled_model_card_meets_the_targets(description):
@@ -33,11 +42,11 @@ def test_bundled_model_card_meets_the_targets(description):
 
 
 @pytest.mark.slow
-def test_card_figures_reproduce_from_the_onnx_files(description, mnist_dir):
+def test_card_figures_reproduce_from_the_onnx_files(folder, description, mnist_dir):
     """Recomputed from the exported graphs alone, without the training code's model."""
     dataset = load_dataset(mnist_dir)
-    encoder = onnxruntime.InferenceSession(BUNDLED_MODEL / "encoder.onnx")
-    decoder = onnxruntime.InferenceSession(BUNDLED_MODEL / "decoder.onnx")
+    encoder = onnxruntime.InferenceSession(folder / "encoder.onnx")
+    decoder = onnxruntime.InferenceSession(folder / "decoder.onnx")
 
     def encode(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pixels = (images.astype(np.float32) / 255.0)[:, None]
