@@ -2,9 +2,11 @@
 encodes it as /encode encodes that digit alone; /encode refuses a number instead of answering for
 one of its digits. The pages are real MNIST test digits written side by side at known places."""
 
+import io
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from harness.bodies import encoded, png
 from tests.conftest import BUNDLED_MODEL
@@ -142,3 +144,18 @@ def test_more_digits_than_a_request_may_hold_are_refused_with_the_limit(bundled)
     )
     limit = bundled.engine.settings.max_batch
     assert_problem(response, 422, f"found 80 digits side by side; the limit is {limit} per picture")
+
+
+def test_boxes_are_where_a_viewer_sees_the_digits_in_a_photo_turned_by_its_exif(bundled, test_digits):
+    """A phone stores a photo sideways and says so in EXIF (orientation 6: turn it a quarter
+    clockwise to show it); the boxes are in the picture as shown, not as stored."""
+    images, _ = test_digits
+    shown = Image.open(io.BytesIO(page_of(images[5:8])[0]))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    stored = encoded(shown.rotate(90, expand=True), "JPEG", quality=95, exif=exif)
+    upright = digits_of(bundled, encoded(shown, "JPEG", quality=95))["items"]
+    turned = digits_of(bundled, stored)["items"]
+    sides = ("left", "top", "width", "height")
+    boxes = [[[item["box"][side] for side in sides] for item in items] for items in (turned, upright)]
+    assert np.abs(np.subtract(*boxes)).max() <= 3
