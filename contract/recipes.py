@@ -68,6 +68,9 @@ DIGIT_HEIGHT = 0.6
 DIGIT_INK = 0.25  # a 1 has about 0.4 of an 8's pixels
 DIGIT_LEVEL = 0.6
 MIN_DIGIT_HEIGHT = 8  # pixels of the picture framing sees: smaller pieces are specks
+# Pieces closer side by side than this share of their heights are one digit broken in two (a 4's
+# stem apart from its arm); the digits of a number stand further apart.
+STROKE_GAP = 0.1
 # A digit wider than TOUCHING heights is digits that touch, each about DIGIT_WIDTH heights wide
 # (MNIST's digits are narrower than tall, a median of 0.6, but a slanted 2 may be wider than tall).
 TOUCHING = 1.6
@@ -221,15 +224,18 @@ def _subject(pieces: Pieces) -> np.ndarray:
 
 def _side_by_side(pieces: Pieces, smoothed: np.ndarray) -> list[np.ndarray]:
     """The digits of a number, left to right, each as the indices of its pieces. Pieces whose boxes
-    overlap make one group (a digit broken into strokes); the digits are the set of groups alike in
-    height, ink and strength and written on one line that holds the most ink (pixels times
-    strength), so that a shadow's edge, blobs or specks are not taken for digits. Ink run together
-    with ruled lines is one subject, as _subject takes it. Linear in the picture's pixels and
-    pieces: a page of text has thousands."""
+    overlap, or stand within STROKE_GAP of each other, make one group (a digit broken into strokes);
+    the digits are the set of groups alike in height, ink and strength and written on one line that
+    holds the most ink (pixels times strength), so that a shadow's edge, blobs or specks are not
+    taken for digits. Ink run together with ruled lines is one subject, as _subject takes it.
+    Linear in the picture's pixels and pieces: a page of text has thousands."""
     chosen = np.nonzero(pieces.candidates & (pieces.heights >= MIN_DIGIT_HEIGHT))[0]
     if pieces.lined or not len(chosen):
         return [np.nonzero(pieces.candidates)[0]]
-    group_of = _overlapping(pieces.boxes[chosen], smoothed.shape)  # (C,) group of each chosen piece
+    boxes = pieces.boxes[chosen].copy()
+    reach = np.round(STROKE_GAP / 2 * (boxes[:, 1] - boxes[:, 0] + 1)).astype(np.int64)
+    boxes[:, 2], boxes[:, 3] = boxes[:, 2] - reach, boxes[:, 3] + reach  # a broken stroke's gap, bridged
+    group_of = _overlapping(np.clip(boxes, 0, None), smoothed.shape)  # (C,) group of each chosen piece
     groups = group_of.max() + 1
     top = np.full(groups, smoothed.shape[0])
     bottom = np.zeros(groups, np.int64)
@@ -260,7 +266,7 @@ def _side_by_side(pieces: Pieces, smoothed: np.ndarray) -> list[np.ndarray]:
 def _overlapping(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The group of each box: boxes that overlap or touch, directly or through others, share one.
     The boxes are painted and their painted regions labelled, in one pass."""
-    painted = np.zeros(shape, bool)
+    painted = np.zeros(shape, bool)  # (boxes reaching past the right edge are cut there by slicing)
     for top, bottom, left, right in boxes:
         painted[top : bottom + 1, left : right + 1] = True
     regions = cc3d.connected_components(painted, connectivity=4)
