@@ -44,7 +44,8 @@ def main() -> None:
         model = VerifiedModel.load(ROOT / "models" / name, threads=1)
         neighbours = KNeighborsClassifier(n_neighbors=5).fit(model.encode(train)[0], data.train.labels)
         landed = neighbours.predict(model.encode(inputs)[0])
-        shares = " | ".join(f"{np.mean(landed[labels == digit] == digit):.2f}" for digit in range(10))
+        shown = [np.mean(landed[labels == digit] == digit) if (labels == digit).any() else None for digit in range(10)]
+        shares = " | ".join("-" if share is None else f"{share:.2f}" for share in shown)
         missed = "; ".join(f"{digit}: {_misses(landed[labels == digit], digit)}" for digit in (6, 9))
         print(f"| {name} | {np.mean(landed == labels):.3f} | {shares} | {missed} |", flush=True)
 
