@@ -141,9 +141,8 @@ def main() -> None:
         outcomes = measure(
             server.url, neighbours, test.images[: args.count], test.labels[: args.count], conditions, args.seed
         )
-    print(report(outcomes))
-    if args.numbers:
-        with running_server(args.model_dir) as server:
+        print(report(outcomes))
+        if args.numbers:
             measure_numbers(server.url, neighbours, test.images, test.labels, args.numbers, args.seed)
     ratios = [o.accuracy / outcomes[0].accuracy for o in outcomes[1:] if o.condition not in {"fonts", "combined"}]
     if ratios:

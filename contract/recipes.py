@@ -233,7 +233,7 @@ def _side_by_side(pieces: Pieces, smoothed: np.ndarray) -> list[np.ndarray]:
     if pieces.lined or not len(chosen):
         return [np.nonzero(pieces.candidates)[0]]
     boxes = pieces.boxes[chosen].copy()
-    reach = np.round(STROKE_GAP / 2 * (boxes[:, 1] - boxes[:, 0] + 1)).astype(np.int64)
+    reach = np.round(STROKE_GAP / 2 * pieces.heights[chosen]).astype(np.int64)
     boxes[:, 2], boxes[:, 3] = boxes[:, 2] - reach, boxes[:, 3] + reach  # a broken stroke's gap, bridged
     group_of = _overlapping(np.clip(boxes, 0, None), smoothed.shape)  # (C,) group of each chosen piece
     groups = group_of.max() + 1
