@@ -119,6 +119,22 @@ def test_cors_opens_to_configured_origins(model_dir):
         assert "access-control-allow-origin" not in other.headers
 
 
+def test_a_browsers_preflight_needs_no_key_but_the_call_after_it_does(model_dir):
+    """Browsers send the OPTIONS preflight without credentials, so it must pass the key check."""
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    with make_client(model_dir, api_key="s3cret", cors_origins=["https://app.example"]) as client:
+        answered = client.options("/decode", headers=preflight)
+        assert answered.status_code == 200
+        assert answered.headers["access-control-allow-origin"] == "https://app.example"
+        assert "authorization" in answered.headers["access-control-allow-headers"].lower()
+        call = client.post("/decode", json={"z": [[0.0, 0.0]]}, headers={"Origin": "https://app.example"})
+        assert call.status_code == 401
+
+
 def test_cors_origins_from_a_comma_separated_variable(monkeypatch):
     from service.settings import Settings
 
