@@ -40,6 +40,8 @@ VARIANTS: dict[str, dict] = {
     "sigma^2 0.02, 200 epochs": {"epochs": 200, "patience": 30, "vae": {"gaussian_variance": 0.02}},
     "no printed digits": {"typeset_fonts": []},
     "conv": {"vae": {"architecture": "conv"}},
+    "importance-weighted bound, k=5": {"importance_samples": 5},
+    "constant learning rate 1e-3": {"learning_rate": 1e-3, "min_learning_rate": 1e-3},
 }
 
 
@@ -47,7 +49,7 @@ def configured(name: str, data_dir: Path) -> TrainConfig:
     base = json.loads(BUNDLED.read_text())["training"]
     change = VARIANTS[name]
     merged = base | change | {"vae": base["vae"] | change.get("vae", {})}
-    folder = ROOT / "runs" / "plane" / name.replace(" ", "-").replace("^", "").replace(",", "")
+    folder = ROOT / "runs" / "plane" / name.replace(" ", "-").replace("^", "").replace(",", "").replace("=", "")
     return TrainConfig.model_validate(merged | {"data_dir": data_dir, "out_dir": folder})
 
 

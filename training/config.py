@@ -65,6 +65,11 @@ class TrainConfig(BaseModel):
     learning_rate: PositiveFloat = 2e-3
     min_learning_rate: float = Field(1e-5, ge=0, description="End of the cosine learning-rate schedule.")
     kl_warmup_epochs: int = Field(10, ge=0, description="Epochs over which the KL weight rises linearly from 0 to 1.")
+    importance_samples: PositiveInt = Field(
+        1,
+        description="Draws of z per image in the training objective: 1 trains the ELBO (its KL in closed form); "
+        "k > 1 the importance-weighted bound of Burda et al. (2015), tighter, at k times the decoder's work.",
+    )
     patience: PositiveInt = Field(10, description="Stop after this many epochs without a better validation ELBO.")
     validation_size: PositiveInt = Field(5000, description="Training images held out for model selection.")
     train_limit: PositiveInt | None = Field(None, description="Use only the first N training images (smoke runs).")

@@ -1,7 +1,5 @@
 """Test-set figures: ELBO and its terms, the reference's Bernoulli loss, IWAE log-likelihood, 5-NN."""
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,24 +48,12 @@ def importance_weighted_log_likelihood(
     under the model's own likelihood or, with `bernoulli`, the literature's."""
     model.eval()
     noise = torch.Generator().manual_seed(seed)
+    log_likelihood = bernoulli_log_likelihood if bernoulli else None
     total = 0.0
     batches = tqdm(pixels.split(chunk), desc=f"log-likelihood, {samples} samples", unit="batch", leave=False)
     for batch in batches:
-        mu, logvar = model.encode(batch)  # (B, K)
-        std = torch.exp(0.5 * logvar)
-        eps = torch.randn(samples, *mu.shape, generator=noise)  # (S, B, K)
-        z = mu + std * eps
-        log_q = _standard_normal_log_density(eps) - logvar.sum(-1) / 2  # (S, B)
-        log_prior = _standard_normal_log_density(z)
-        logits = model.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])  # (S, B, 784): networks take (N, K)
-        log_likelihood = bernoulli_log_likelihood if bernoulli else model.log_likelihood
-        log_weights = log_likelihood(batch, logits) + log_prior - log_q  # (S, B)
-        total += (torch.logsumexp(log_weights, dim=0) - math.log(samples)).sum().item()
+        total += model.importance_terms(batch, samples, noise, log_likelihood).bound().sum().item()
     return total / len(pixels)
-
-
-def _standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (z.square() + math.log(2 * math.pi)).sum(-1)
 
 
 @torch.inference_mode()

@@ -130,6 +130,16 @@ class Trainer:
         self.best_validation_elbo = checkpoint["best_validation_elbo"]
         self.epochs_since_best = checkpoint["epochs_since_best"]
 
+    def objective(self, batch: torch.Tensor, kl_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) what training maximises, with the KL weighted for the warm-up, and (B,) the bound it
+        stands for at full weight: the ELBO, or the importance-weighted bound."""
+        samples = self.config.importance_samples
+        if samples == 1:
+            terms = self.model.elbo(batch, self.noise)
+            return terms.reconstruction - kl_weight * terms.kl, terms.elbo
+        weighted = self.model.importance_terms(batch, samples, self.noise)
+        return weighted.bound(kl_weight), weighted.bound()
+
     def train_epoch(self) -> float:
         self.model.train()
         train = self.splits.train
@@ -137,13 +147,13 @@ class Trainer:
         total = 0.0
         bar = tqdm(order.split(self.config.batch_size), desc=f"epoch {self.epoch + 1}", unit="batch", leave=False)
         for step, indices in enumerate(bar, start=self.epoch * self.steps_per_epoch):
-            terms = self.model.elbo(train[indices], self.noise)
-            loss = -(terms.reconstruction - self.kl_weight(step) * terms.kl).mean()
+            objective, bound = self.objective(train[indices], self.kl_weight(step))
+            loss = -objective.mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
-            total += terms.elbo.detach().sum().item()
+            total += bound.detach().sum().item()
             bar.set_postfix(elbo=f"{-loss.item():.2f}", refresh=False)  # the objective, as the summary shows it
         return total / len(train)
 

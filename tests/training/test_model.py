@@ -65,6 +65,25 @@ def test_importance_weighted_bound_is_above_the_elbo(pixels):
     assert iwae > elbo
 
 
+@pytest.mark.parametrize("kl_weight", [1.0, 0.3])
+def test_importance_weighted_bound_matches_torch_distributions(pixels, kl_weight):
+    """The bound from the same draws, recomputed with torch.distributions: log mean_s of
+    p(x|z_s) (p(z_s) / q(z_s|x))^kl_weight."""
+    model, samples = tiny("gaussian", variance=0.05), 7
+    bound = model.importance_terms(pixels, samples, torch.Generator().manual_seed(4)).bound(kl_weight)
+    mu, logvar = model.encode(pixels)
+    posterior = Normal(mu, torch.exp(0.5 * logvar))
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(samples, *mu.shape, generator=torch.Generator().manual_seed(4))
+    likelihood = Normal(
+        torch.sigmoid(model.decode(z.flatten(0, 1))).unflatten(0, (samples, len(pixels))), math.sqrt(0.05)
+    )
+    log_weights = likelihood.log_prob(pixels).sum(-1) + kl_weight * (
+        Normal(0.0, 1.0).log_prob(z).sum(-1) - posterior.log_prob(z).sum(-1)
+    )
+    expected = torch.log(torch.exp(log_weights.double()).mean(0)).float()
+    torch.testing.assert_close(bound, expected, rtol=1e-5, atol=1e-3)
+
+
 def test_the_reparameterised_sample_is_drawn_in_the_posteriors_precision():
     """A float64 posterior gets a float64 draw: mu + eps * sigma with eps as torch draws it in
     float64 from the same generator (a float32 draw is a different sequence of numbers)."""

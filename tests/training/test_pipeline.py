@@ -202,6 +202,19 @@ def test_without_a_warm_up_the_weight_is_one_from_the_first_step(tmp_path, sampl
     assert [trainer.kl_weight(step) for step in range(3)] == [1.0, 1.0, 1.0]
 
 
+def test_training_on_the_importance_weighted_bound_trains_on_it(tmp_path, sample_data_dir):
+    config = _config(tmp_path / "iw", sample_data_dir, epochs=3, kl_warmup_epochs=0, importance_samples=4)
+    trainer = Trainer(config, split_training_set(load_dataset(sample_data_dir), config))
+    batch = trainer.splits.train[:8]
+    trainer.noise.manual_seed(5)
+    objective, bound = trainer.objective(batch, kl_weight=0.5)
+    expected = trainer.model.importance_terms(batch, 4, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(objective, expected.bound(0.5))
+    torch.testing.assert_close(bound, expected.bound(1.0))
+    history = trainer.run()
+    assert history[-1]["validation_elbo"] > history[0]["validation_elbo"]
+
+
 def test_evaluation_keeps_its_own_random_numbers(trained_run, sample_data_dir):
     from training.evaluate import bernoulli_test_loss, importance_weighted_log_likelihood, mean_elbo
     from training.train import as_pixels, load_best_model
