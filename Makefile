@@ -59,6 +59,7 @@ bench-smoke: $(VENV)/.dev  ## the benchmarks, briefly, to keep them working
 	$(BIN)/python -m benchmarks.ray_serve --smoke
 	$(BIN)/python -m benchmarks.dashboard --seconds 5 --out $$(mktemp --suffix .png)
 	$(BIN)/python -m benchmarks.typeset --count 50
+	$(BIN)/python -m benchmarks.novelty --count 50
 	$(BIN)/python -m benchmarks.explorer --smoke
 	$(BIN)/python -m benchmarks.compare --smoke
 
