@@ -93,8 +93,9 @@ def test_encode_invert_decides_which_is_ink(client, digit):
 
 def test_encode_takes_the_content_not_the_label(client, digit):
     jpeg = encoded(Image.open(io.BytesIO(digit)).convert("RGB"), "JPEG")
-    response = client.post("/encode", files={"file": ("digit.png", jpeg, "image/png")})
-    assert response.status_code == 200
+    mislabelled = client.post("/encode", files={"file": ("digit.png", jpeg, "image/png")})
+    labelled = client.post("/encode", files={"file": ("digit.jpg", jpeg, "image/jpeg")})
+    assert mislabelled.status_code == 200 and mislabelled.json()["mu"] == labelled.json()["mu"]
 
 
 def test_decode_returns_a_png_by_default(client):

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from tests.service.conftest import assert_problem
 from tests.service.hostile import corpus
 
 
@@ -32,4 +33,4 @@ def test_deeply_nested_json(client):
 def test_wide_json_is_refused_by_size(client):
     body = '{"z": [' + ",".join(["0.5"] * 400_000) + "]}"
     response = client.post("/decode", content=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == 413
+    assert_problem(response, 413, "request body over")

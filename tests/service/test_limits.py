@@ -218,7 +218,8 @@ def test_an_upload_that_stops_arriving_is_a_408_and_a_slow_answer_a_504():
 
 
 def test_a_request_within_its_time_is_not_cut():
-    assert call(intake(request_timeout_s=5), [b"x" * 3], length(3)).status == 200
+    answer = call(intake(request_timeout_s=5), [b"x" * 3], length(3))
+    assert answer.status == 200 and answer.body == b"x" * 3
 
 
 def test_a_declared_empty_body_that_takes_too_long_is_a_504():

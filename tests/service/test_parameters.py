@@ -77,9 +77,11 @@ def test_larger_seeds_are_refused(client):
 
 @pytest.mark.parametrize("media_type", ["image/jpg", "image/pjpeg", "image/x-png"])
 def test_common_image_type_names_are_accepted(client, media_type):
-    assert (
-        client.post("/encode", content=png(digit_on_paper()), headers={"Content-Type": media_type}).status_code == 200
-    )
+    picture = png(digit_on_paper())
+    named = client.post("/encode", content=picture, headers={"Content-Type": media_type})
+    assert named.status_code == 200
+    as_png = client.post("/encode", content=picture, headers={"Content-Type": "image/png"})
+    assert named.json()["mu"] == as_png.json()["mu"]
 
 
 @pytest.mark.parametrize("media_type", ["application/x-www-form-urlencoded", "text/plain"])

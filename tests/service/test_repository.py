@@ -11,6 +11,7 @@ import pytest
 
 from harness.bodies import png
 from harness.server import running_server, wait_until
+from service.core.errors import ModelError
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import assert_problem, make_repository_client
 from training.data import load_dataset
@@ -85,14 +86,14 @@ def test_an_unknown_model_is_a_404_that_lists_the_names(repository):
 def test_the_default_model_is_a_setting_and_a_missing_one_stops_start_up(repository, digit):
     with make_repository_client(repository, default_model="fashion-mnist") as client:
         assert encode(client, digit)["model_id"].startswith("fashion-mnist")
-    with pytest.raises(Exception, match="default model 'digits' is not in"):
+    with pytest.raises(ModelError, match="default model 'digits' is not in"):
         with make_repository_client(repository, default_model="digits"):
             pass
 
 
 def test_a_broken_folder_stops_start_up_naming_it(repository):
     (repository / "fashion-mnist" / "decoder.onnx").write_bytes(b"not onnx")
-    with pytest.raises(Exception, match=r"fashion-mnist/decoder.onnx: sha256 .* does not match"):
+    with pytest.raises(ModelError, match=r"fashion-mnist/decoder.onnx: sha256 .* does not match"):
         with make_repository_client(repository):
             pass
 

@@ -67,7 +67,8 @@ def test_a_key_in_the_query_string_is_not_a_key(keyed, query):
     ],
 )
 def test_api_key_accepted_either_way(keyed, headers):
-    assert keyed.get("/model", headers=headers).status_code == 200
+    answer = keyed.get("/model", headers=headers)
+    assert answer.status_code == 200 and answer.json()["latent_size"] == 2
 
 
 def test_exactly_the_documented_routes_need_no_key(model_dir):
@@ -89,7 +90,8 @@ def test_exactly_the_documented_routes_need_no_key(model_dir):
 
 def test_probes_need_no_key(keyed):
     assert keyed.get("/healthz").status_code == 200
-    assert keyed.get("/readyz").status_code == 200
+    ready = keyed.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
 
 
 def test_a_scraper_reads_metrics_with_the_metrics_token_and_nothing_else(model_dir):
