@@ -68,7 +68,7 @@ class ModelRepository:
         return ServedModel(folder.name, model, self._settings.max_batch, self._settings.batch_wait_ms / 1000)
 
     def _folder(self, name: str) -> Path:
-        folder = self.folders().get(name) if NAME.match(name) else None
+        folder = self.folders().get(name)  # looked up, never joined to a path: no name leaves the root
         if folder is None:
             raise UnknownModel(f"no model folder {name!r} in the repository; it has {', '.join(self.folders())}")
         return folder
@@ -82,8 +82,7 @@ class ModelRepository:
             except ModelError as error:
                 self._reasons[name] = str(error)
                 raise
-            self._served[name] = inference
-            self._reasons.pop(name, None)
+            self._served[name] = inference  # a reason left from before is read only once unserved again
             return inference
 
     async def unload(self, name: str) -> None:
@@ -96,7 +95,8 @@ class ModelRepository:
                     "Load a new version over it, or restart with another VAE_DEFAULT_MODEL"
                 )
             if self._served.pop(name, None) is None:
-                raise UnknownModel(f"model {name!r} is not loaded; loaded: {', '.join(self._served) or 'none'}")
+                # never none loaded here: the default model cannot be unloaded
+                raise UnknownModel(f"model {name!r} is not loaded; loaded: {', '.join(self._served)}")
             self._reasons[name] = "unloaded"
 
     def find(self, name: str) -> ServedModel | None:

@@ -130,7 +130,11 @@ def test_unload_and_load_without_a_restart(repository, digit):
 def test_the_default_model_cannot_be_unloaded_so_readiness_stays_true(repository, name):
     with make_repository_client(repository) as client:
         refused = client.post(f"/v2/repository/models/{name}/unload")
-        assert refused.status_code == 409 and "VAE_DEFAULT_MODEL" in refused.json()["error"]
+        assert refused.status_code == 409
+        assert refused.json()["error"] == (
+            "model 'mnist' is the default model, which the unprefixed routes serve; it cannot be unloaded. "
+            "Load a new version over it, or restart with another VAE_DEFAULT_MODEL"
+        )
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["model_id"].startswith("mnist-k2")
         assert client.get("/v2/health/ready").status_code == 200
@@ -147,6 +151,30 @@ def test_a_folder_that_fails_verification_leaves_the_loaded_version_serving(repo
         assert encode(client, digit, "/models/mnist") == before
         index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
         assert index["mnist-encoder"]["state"] == index["mnist-decoder"]["state"] == "READY"
+
+
+def test_a_folder_that_fails_to_load_is_listed_with_why_until_it_loads(repository, digit):
+    with make_repository_client(repository) as client:
+        assert client.post("/v2/repository/models/fashion-mnist/unload").status_code == 200
+        again = client.post("/v2/repository/models/fashion-mnist/unload")
+        assert again.status_code == 404
+        assert again.json()["error"] == "model 'fashion-mnist' is not loaded; loaded: mnist, mnist-k16"
+        encoder = repository / "fashion-mnist" / "encoder.onnx"
+        intact = encoder.read_bytes()
+        encoder.write_bytes(b"tampered")
+        failed = client.post("/v2/repository/models/fashion-mnist/load").json()["error"]
+        index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
+        assert failed.startswith("failed to load 'fashion-mnist': ") and "encoder.onnx: sha256" in failed
+        assert index["fashion-mnist-encoder"] == {
+            "name": "fashion-mnist-encoder",
+            "state": "UNAVAILABLE",
+            "reason": failed.removeprefix("failed to load 'fashion-mnist': "),
+        }
+        encoder.write_bytes(intact)
+        assert client.post("/v2/repository/models/fashion-mnist/load").status_code == 200
+        assert client.post("/v2/repository/models/mnist-k16/load").status_code == 200  # a served model reloads
+        index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
+        assert index["fashion-mnist-encoder"]["state"] == index["mnist-k16-encoder"]["state"] == "READY"
 
 
 def test_the_repository_routes_need_the_key_when_one_is_set(repository):
