@@ -36,7 +36,7 @@ class Draw:
 def walk(start: np.ndarray, end: np.ndarray, steps: int, path: Path) -> np.ndarray:
     """(K,), (K,) -> (steps, K) points from start to end: evenly spaced on the segment, or along
     the great circle (slerp), which keeps the points as far from the origin as a prior draw would be."""
-    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+    t = np.linspace(0, 1, steps)[:, None]
     norms = np.linalg.norm(start) * np.linalg.norm(end)
     angle = np.arccos(np.clip(start @ end / norms, -1, 1)) if norms > 0 else 0.0
     if path == "straight" or np.sin(angle) < 1e-6:  # parallel or zero ends: no great circle to follow

@@ -142,7 +142,7 @@ def test_temperature_scales_the_draws(client):
         ({"z": [1.0, 2.0, 3.0]}, "latent size is 2"),
         ({"z": [[0.0, 0.0], [1.0]]}, "z[1] has 1 value;"),
         ({"z": ["a", 1.0]}, "valid number"),
-        ({"z": []}, "z is empty"),
+        ({"z": []}, "z is empty; send one latent vector or a list of them"),
         ({"z": [[0.0, 0.0]] * 9}, "the limit is 8"),
         ({"x": [0, 0]}, "body.z"),
     ],

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from harness.bodies import png
+from service.core.served import walk
 from tests.service.conftest import assert_problem
 from training.data import load_dataset
 
@@ -41,6 +42,33 @@ def test_a_spherical_path_keeps_the_distance_from_the_origin(client):
     np.testing.assert_allclose(opposite[1], [0, 0], atol=1e-6)  # no great circle between opposite ends: straight
 
 
+def ends(start, end) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(start, np.float32), np.asarray(end, np.float32)
+
+
+def test_a_spherical_path_between_ends_of_any_length_follows_the_slerp_formula():
+    start, end = ends([2, 0], [2, 2])  # 45 degrees apart, lengths 2 and 2.83
+    # slerp's midpoint is (start + end) sin(angle/2) / sin(angle) = (start + end) / (2 cos(angle/2))
+    np.testing.assert_allclose(walk(start, end, 3, "spherical")[1], [4, 2] / (2 * np.cos(np.pi / 8)), rtol=1e-6)
+    short_start, short_end = ends([0.5, 0], [0, 0.5])  # shorter than 1: still a great circle
+    np.testing.assert_allclose(np.linalg.norm(walk(short_start, short_end, 5, "spherical"), axis=1), 0.5, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ([0, 0], [2, 1]),  # from the origin: no direction to turn from
+        ([0.13, -0.13], [0.39, -0.39]),  # parallel: in float32 their cosine rounds to just over 1
+        ([0.13, -0.13], [-0.39, 0.39]),  # opposite: just under -1
+    ],
+)
+def test_a_spherical_path_with_no_great_circle_is_the_straight_one(start, end):
+    start, end = ends(start, end)
+    straight = walk(start, end, 5, "straight")
+    np.testing.assert_allclose(straight[2], (start + end) / 2, rtol=1e-6)
+    np.testing.assert_allclose(walk(start, end, 5, "spherical"), straight, rtol=1e-6)
+
+
 def test_the_strip_is_one_row_of_steps_images(client):
     response = client.post("/interpolate", json={"start": [0, 0], "end": [1, 1], "steps": 6}, params={"upscale": 2})
     assert response.headers["content-type"] == "image/png"
@@ -61,6 +89,7 @@ def test_between_two_pictures_the_ends_are_their_posterior_means(client, digits)
     ("request_json", "params", "fragment"),
     [
         ({"start": [0, 0, 0], "end": [1, 1]}, {}, "start has 3 values; this model's latent size is 2"),
+        ({"start": [0, 0], "end": [1]}, {}, "end has 1 value; this model's latent size is 2"),
         ({"start": [0, 0], "end": [1, 1], "steps": 9}, {}, "steps=9 is over the limit of 8"),
         ({"start": [0, 0], "end": [1, 1], "steps": 1}, {}, "greater than or equal to 2"),
         ({"start": [0, 0], "end": [1, 1], "path": "curved"}, {}, "'straight' or 'spherical'"),
