@@ -7,11 +7,12 @@ import os
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 from starlette.staticfiles import StaticFiles
 
 from harness.bodies import png
 from harness.server import metric
-from service.core.served import ASSESSMENT
+from service.core.served import ASSESSMENT, ServedModel
 from service.logs import RequestLog
 from service.settings import Settings
 from tests.service.conftest import assert_problem, served_by
@@ -169,3 +170,24 @@ def test_drift_metrics_count_what_the_pipeline_did_and_how_familiar_the_encoding
     assert delta("vae_novelty_percentile_sum") == pytest.approx(sum(percentiles), abs=0.01)
     assert delta("vae_novelty_percentile_bucket", le="1.0") == sum(value <= 1 for value in percentiles)
     assert delta("vae_unfamiliar_encodings_total") == sum(value < 1 for value in percentiles)
+
+
+class GivenPercentiles:
+    """A stand-in for a verified model whose encodings score the given novelty percentiles."""
+
+    id = "given-1"
+    encode = decode = None  # not called here
+
+    def __init__(self, percentiles: list[float]):
+        self.percentiles = np.asarray(percentiles)
+
+    def assess(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
+        count = len(images)
+        return np.zeros((count, 2)), np.ones((count, 2)), np.zeros_like(images), np.zeros(count), self.percentiles
+
+
+def test_an_encoding_is_unfamiliar_strictly_below_percentile_1():
+    served = ServedModel("edge", GivenPercentiles([0.5, 1.0, 1.5]), max_batch=8, max_wait_s=0)
+    asyncio.run(served.assess(np.zeros((3, 1, 28, 28), np.float32)))
+    assert REGISTRY.get_sample_value("vae_unfamiliar_encodings_total", {"model": "edge"}) == 1
+    assert REGISTRY.get_sample_value("vae_novelty_percentile_count", {"model": "edge"}) == 3

@@ -16,12 +16,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from contract.geometry import IMAGE_SHAPE
 from harness.bodies import png
 from harness.otlp import otlp_receiver
 from harness.server import running_server, wait_until
 from service.core import tracing
 from service.core.batcher import Batcher
 from service.core.engine import Engine
+from service.core.served import ServedModel
+from service.core.verified import VerifiedModel
 from service.grpc import inference_pb2 as pb
 from service.grpc.server import serving
 from service.settings import Settings
@@ -113,6 +116,27 @@ def test_a_lone_call_and_a_batch_each_say_which_model_and_graph_ran(spans):
     sizes = [attribute.pop("vae.batch_size") for attribute in attributes]
     assert sizes == [3, 3, 3, 1, 1]  # each caller of a shared call has its own span of it
     assert attributes == [{"vae.model": "named", "vae.graph": "decoder"}] * 5
+
+
+def test_a_served_models_halves_share_calls_up_to_its_batch_and_name_themselves(spans, model_dir):
+    """ServedModel wires each half's batcher with its model's name, id, batch limit and wait: two
+    decodes wait for company, three more fill the batch of 4 at once, the fifth runs alone."""
+    model = VerifiedModel.load(model_dir, 1)
+    served = ServedModel("halves", model, max_batch=4, max_wait_s=0.5)
+    z = np.zeros((1, model.latent_size), np.float32)
+
+    async def calls() -> None:
+        waiting = asyncio.gather(served.decode(z), served.decode(z))
+        await asyncio.sleep(0.05)  # well inside the wait
+        await asyncio.gather(waiting, *(served.decode(z) for _ in range(3)))
+        await served.encode(np.zeros((1, *IMAGE_SHAPE), np.float32))
+
+    asyncio.run(calls())
+    attributes = [dict(span.attributes) for span in spans.get_finished_spans() if span.name == "model call"]
+    assert sorted(attribute.pop("vae.batch_size") for attribute in attributes) == [1, 1, 4, 4, 4, 4]
+    halves = sorted(attribute.pop("vae.graph") for attribute in attributes)
+    assert halves == ["decoder"] * 5 + ["encoder"]
+    assert attributes == [{"vae.model": "halves", "vae.model_id": model.id}] * 6
 
 
 def test_a_grpc_call_is_a_span_of_the_callers_trace(spans, model_dir):
