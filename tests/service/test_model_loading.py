@@ -5,8 +5,12 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 
+from contract.description import sha256_of
 from service.core.errors import ModelError
 from service.core.verified import VerifiedModel
 
@@ -90,3 +94,19 @@ def test_a_missing_field_is_named(model_copy):
     path.write_text(json.dumps(description))
     with pytest.raises(ModelError, match="field 'novelty.test_quantiles': Field required"):
         VerifiedModel.load(model_copy, threads=1)
+
+
+def test_a_decoder_that_answers_nan_is_refused_by_the_warm_up(model_copy):
+    """Readiness means the model answers: weights gone NaN (a diverged run exported) load and verify,
+    then fail the warm-up's call through both graphs."""
+    path = model_copy / "decoder.onnx"
+    decoder = onnx.load(path)
+    weights = max(decoder.graph.initializer, key=lambda tensor: len(tensor.dims))
+    weights.CopyFrom(numpy_helper.from_array(np.full_like(numpy_helper.to_array(weights), np.nan), weights.name))
+    onnx.save(decoder, path)
+    description = json.loads((model_copy / "model.json").read_text())
+    description["decoder"]["sha256"] = sha256_of(path)
+    (model_copy / "model.json").write_text(json.dumps(description))
+    model = VerifiedModel.load(model_copy, threads=1)
+    with pytest.raises(ModelError, match="^warm-up produced non-finite output$"):
+        model.warm_up()
