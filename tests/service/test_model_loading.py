@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 from onnx import numpy_helper
 
@@ -110,3 +111,12 @@ def test_a_decoder_that_answers_nan_is_refused_by_the_warm_up(model_copy):
     model = VerifiedModel.load(model_copy, threads=1)
     with pytest.raises(ModelError, match="^warm-up produced non-finite output$"):
         model.warm_up()
+
+
+def test_the_sessions_use_the_threads_they_are_given_not_the_hosts_cores(model_dir):
+    model = VerifiedModel.load(model_dir, threads=3)
+    for session in (model.encoder, model.decoder):
+        options = session.get_session_options()
+        assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 1)
+        assert options.execution_mode == onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
