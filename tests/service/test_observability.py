@@ -188,6 +188,8 @@ class GivenPercentiles:
 
 def test_an_encoding_is_unfamiliar_strictly_below_percentile_1():
     served = ServedModel("edge", GivenPercentiles([0.5, 1.0, 1.5]), max_batch=8, max_wait_s=0)
+    counters = ("vae_unfamiliar_encodings_total", "vae_novelty_percentile_count")
+    before = [REGISTRY.get_sample_value(name, {"model": "edge"}) for name in counters]
     asyncio.run(served.assess(np.zeros((3, 1, 28, 28), np.float32)))
-    assert REGISTRY.get_sample_value("vae_unfamiliar_encodings_total", {"model": "edge"}) == 1
-    assert REGISTRY.get_sample_value("vae_novelty_percentile_count", {"model": "edge"}) == 3
+    after = [REGISTRY.get_sample_value(name, {"model": "edge"}) for name in counters]
+    assert [now - then for now, then in zip(after, before, strict=True)] == [1, 3]
