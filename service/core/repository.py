@@ -82,7 +82,7 @@ class ModelRepository:
             except ModelError as error:
                 self._reasons[name] = str(error)
                 raise
-            self._served[name] = inference  # a reason left from before is read only once unserved again
+            self._served[name] = inference  # an old reason stays unread: unload writes its own
             return inference
 
     async def unload(self, name: str) -> None:
