@@ -95,7 +95,6 @@ class ModelRepository:
                     "Load a new version over it, or restart with another VAE_DEFAULT_MODEL"
                 )
             if self._served.pop(name, None) is None:
-                # never none loaded here: the default model cannot be unloaded
                 raise UnknownModel(f"model {name!r} is not loaded; loaded: {', '.join(self._served)}")
             self._reasons[name] = "unloaded"
 
@@ -103,11 +102,11 @@ class ModelRepository:
         return self._served.get(name)
 
     def get(self, name: str | None = None) -> ServedModel:
-        """The served model by name, or the default model."""
+        """The served model by name, or the default model (which cannot be unloaded: some model is served)."""
         name = self.default_name if name is None else name
         inference = self.find(name)
         if inference is None:
-            raise UnknownModel(f"no model {name!r} is loaded; loaded: {', '.join(self._served) or 'none'}")
+            raise UnknownModel(f"no model {name!r} is loaded; loaded: {', '.join(self._served)}")
         return inference
 
     def served(self) -> dict[str, ServedModel]:

@@ -142,13 +142,17 @@ def test_temperature_scales_the_draws(client):
         ({"z": [1.0, 2.0, 3.0]}, "latent size is 2"),
         ({"z": [[0.0, 0.0], [1.0]]}, "z[1] has 1 value;"),
         ({"z": ["a", 1.0]}, "valid number"),
-        ({"z": []}, "z is empty; send one latent vector or a list of them"),
         ({"z": [[0.0, 0.0]] * 9}, "the limit is 8"),
         ({"x": [0, 0]}, "body.z"),
     ],
 )
 def test_decode_rejects_bad_vectors(client, body, fragment):
     assert_problem(client.post("/decode", json=body), 422, fragment)
+
+
+def test_an_empty_z_is_refused_with_what_to_send(client):
+    refused = assert_problem(client.post("/decode", json={"z": []}), 422, "z is empty")
+    assert refused["detail"] == "z is empty; send one latent vector or a list of them"
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])

@@ -121,7 +121,9 @@ def test_unload_and_load_without_a_restart(repository, digit):
         assert client.post("/v2/repository/models/fashion-mnist/load").status_code == 200  # a folder's name too
         assert encode(client, digit, "/models/fashion-mnist")["model_id"].startswith("fashion-mnist")
         missing = client.post("/v2/repository/models/cifar/load")
-        assert missing.status_code == 404 and "no model folder 'cifar'" in missing.json()["error"]
+        assert missing.status_code == 404
+        folders = "fashion-mnist, mnist, mnist-k16"
+        assert missing.json()["error"] == f"no model folder 'cifar' in the repository; it has {folders}"
         refused = client.post("/v2/repository/models/mnist/load", json={"parameters": {"config": "{}"}})
         assert refused.status_code == 400 and "not supported" in refused.json()["error"]
 
@@ -151,6 +153,15 @@ def test_a_folder_that_fails_verification_leaves_the_loaded_version_serving(repo
         assert encode(client, digit, "/models/mnist") == before
         index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
         assert index["mnist-encoder"]["state"] == index["mnist-decoder"]["state"] == "READY"
+
+
+def test_the_index_lists_each_half_with_its_version_and_a_new_folder_as_not_loaded(repository):
+    with make_repository_client(repository) as client:
+        shutil.copytree(repository / "mnist", repository / "mnist-copy")  # added after start-up
+        index = {entry["name"]: entry for entry in client.post("/v2/repository/index").json()}
+    version = json.loads((repository / "mnist" / "model.json").read_text())["id"].rsplit("-", 1)[-1]
+    assert index["mnist-encoder"] == {"name": "mnist-encoder", "version": version, "state": "READY", "reason": ""}
+    assert index["mnist-copy-decoder"] == {"name": "mnist-copy-decoder", "state": "UNAVAILABLE", "reason": "not loaded"}
 
 
 def test_a_folder_that_fails_to_load_is_listed_with_why_until_it_loads(repository, digit):
