@@ -1,6 +1,7 @@
 """Several models in one service: per-model routes, the default model, and loading, reloading and
 unloading without a restart (the protocol's repository extension)."""
 
+import asyncio
 import json
 import shutil
 import threading
@@ -8,12 +9,14 @@ import threading
 import httpx
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
+from contract.geometry import IMAGE_SHAPE
 from harness.bodies import png
 from harness.server import running_server, wait_until
 from service.core.errors import ModelError
 from tests.conftest import BUNDLED_MODEL
-from tests.service.conftest import assert_problem, make_repository_client
+from tests.service.conftest import assert_problem, make_client, make_repository_client
 from training.data import load_dataset
 
 MODELS = BUNDLED_MODEL.parent
@@ -86,9 +89,53 @@ def test_an_unknown_model_is_a_404_that_lists_the_names(repository):
 def test_the_default_model_is_a_setting_and_a_missing_one_stops_start_up(repository, digit):
     with make_repository_client(repository, default_model="fashion-mnist") as client:
         assert encode(client, digit)["model_id"].startswith("fashion-mnist")
-    with pytest.raises(ModelError, match="default model 'digits' is not in"):
+    with pytest.raises(ModelError, match=r"'digits' is not in .+ \(it has fashion-mnist, mnist, mnist-k16\); set"):
         with make_repository_client(repository, default_model="digits"):
             pass
+
+
+def test_only_folders_with_a_plain_name_are_models(repository):
+    (repository / "README.md").write_text("the models")
+    shutil.copytree(repository / "mnist", repository / ".mnist-backup")
+    with make_repository_client(repository) as client:
+        names = [entry["name"] for entry in client.post("/v2/repository/index").json()]
+    assert sorted({name.rsplit("-", 1)[0] for name in names}) == ["fashion-mnist", "mnist", "mnist-k16"]
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("missing", r"/models: cannot list the model repository \(No such file or directory\)$"),
+        ("empty", r"/models: no model folders \(each needs a model.json\)$"),
+    ],
+)
+def test_a_repository_with_nothing_to_serve_stops_start_up_naming_it(tmp_path, layout, message):
+    if layout == "empty":
+        (tmp_path / "models").mkdir()
+    with pytest.raises(ModelError, match=message):
+        with make_repository_client(tmp_path / "models"):
+            pass
+
+
+def test_the_batch_settings_reach_both_halves_of_every_model(model_dir):
+    """VAE_BATCH_WAIT_MS reaches each half's batcher: two calls together wait for a third that comes
+    50 ms later, and the three share one model call."""
+    with make_client(model_dir, batch_wait_ms=100) as client:
+        served = client.engine.repository().get()
+
+        async def three(half, inputs) -> None:
+            together = asyncio.gather(half(inputs), half(inputs))
+            await asyncio.sleep(0.05)
+            await asyncio.wait_for(asyncio.gather(together, half(inputs)), 5)
+
+        calls = lambda: [  # noqa: E731
+            REGISTRY.get_sample_value("vae_batch_size_count", {"model": served.name, "graph": graph}) or 0
+            for graph in ("encoder", "decoder")
+        ]
+        before = calls()
+        client.portal.call(three, served.encode, np.zeros((1, *IMAGE_SHAPE), np.float32))
+        client.portal.call(three, served.decode, np.zeros((1, served.model.latent_size), np.float32))
+        assert [now - then for now, then in zip(calls(), before, strict=True)] == [1, 1]
 
 
 def test_a_broken_folder_stops_start_up_naming_it(repository):
