@@ -1,6 +1,7 @@
 """The digit models that ship in models/ (mnist at K=2, mnist-k16): complete, intact, and as good as
 their cards say."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -30,6 +31,14 @@ def test_bundled_model_loads_and_is_intact(folder):
     model = VerifiedModel.load(folder, threads=1)
     model.warm_up()
     assert model.latent_size == DIGIT_MODELS[folder.name]
+
+
+def test_the_id_names_the_kind_and_the_content_of_both_graphs(folder, description):
+    """dataset-k{K}-likelihood-{12 hex digits}, the digits the sha256 of the two files' own digests."""
+    digests = [hashlib.sha256((folder / f"{half}.onnx").read_bytes()).hexdigest() for half in ("encoder", "decoder")]
+    content = hashlib.sha256("".join(digests).encode()).hexdigest()[:12]
+    kind = f"{description['dataset']}-k{DIGIT_MODELS[folder.name]}-{description['likelihood']['kind']}"
+    assert description["id"] == f"{kind}-{content}"
 
 
 def test_bundled_model_card_meets_the_targets(description):

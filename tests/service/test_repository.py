@@ -15,6 +15,7 @@ from contract.geometry import IMAGE_SHAPE
 from harness.bodies import png
 from harness.server import running_server, wait_until
 from service.core.errors import ModelError
+from service.core.served import ASSESSMENT
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import assert_problem, make_client, make_repository_client
 from training.data import load_dataset
@@ -117,9 +118,9 @@ def test_a_repository_with_nothing_to_serve_stops_start_up_naming_it(tmp_path, l
             pass
 
 
-def test_the_batch_settings_reach_both_halves_of_every_model(model_dir):
-    """VAE_BATCH_WAIT_MS reaches each half's batcher: two calls together wait for a third that comes
-    50 ms later, and the three share one model call."""
+def test_the_batch_wait_reaches_every_batcher_of_a_served_model(model_dir):
+    """VAE_BATCH_WAIT_MS reaches each batcher (encoder, decoder, and both for /encode): two calls
+    together wait for a third that comes 50 ms later, and the three share one model call."""
     with make_client(model_dir, batch_wait_ms=100) as client:
         served = client.engine.repository().get()
 
@@ -130,12 +131,14 @@ def test_the_batch_settings_reach_both_halves_of_every_model(model_dir):
 
         calls = lambda: [  # noqa: E731
             REGISTRY.get_sample_value("vae_batch_size_count", {"model": served.name, "graph": graph}) or 0
-            for graph in ("encoder", "decoder")
+            for graph in ("encoder", "decoder", ASSESSMENT)
         ]
         before = calls()
-        client.portal.call(three, served.encode, np.zeros((1, *IMAGE_SHAPE), np.float32))
+        image = np.zeros((1, *IMAGE_SHAPE), np.float32)
+        client.portal.call(three, served.encode, image)
         client.portal.call(three, served.decode, np.zeros((1, served.model.latent_size), np.float32))
-        assert [now - then for now, then in zip(calls(), before, strict=True)] == [1, 1]
+        client.portal.call(three, served.assess, image)
+        assert [now - then for now, then in zip(calls(), before, strict=True)] == [1, 1, 1]
 
 
 def test_a_broken_folder_stops_start_up_naming_it(repository):
