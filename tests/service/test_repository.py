@@ -129,10 +129,10 @@ def test_the_batch_wait_reaches_every_batcher_of_a_served_model(model_dir):
             await asyncio.sleep(0.05)
             await asyncio.wait_for(asyncio.gather(together, half(inputs)), 5)
 
-        calls = lambda: [  # noqa: E731
-            REGISTRY.get_sample_value("vae_batch_size_count", {"model": served.name, "graph": graph}) or 0
-            for graph in ("encoder", "decoder", ASSESSMENT)
-        ]
+        def calls() -> list[float]:
+            labels = [{"model": served.name, "graph": graph} for graph in ("encoder", "decoder", ASSESSMENT)]
+            return [REGISTRY.get_sample_value("vae_batch_size_count", each) or 0 for each in labels]
+
         before = calls()
         image = np.zeros((1, *IMAGE_SHAPE), np.float32)
         client.portal.call(three, served.encode, image)
