@@ -10,7 +10,7 @@ import onnxruntime
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
-from contract.description import model_id
+from contract.description import model_id, sha256_of
 from service.core.verified import VerifiedModel
 from tests.conftest import BUNDLED_MODEL
 from training.data import MNIST_SHA256, load_dataset
@@ -37,7 +37,7 @@ def test_bundled_model_loads_and_is_intact(folder):
 def test_the_id_names_the_kind_and_the_content_of_both_graphs(folder, description):
     """dataset-k{K}-likelihood-{12 hex digits}, the digits the sha256 of the two files' own digests;
     and model_id, which the exporter names new models with, still gives the ids already published."""
-    digests = [hashlib.sha256((folder / f"{half}.onnx").read_bytes()).hexdigest() for half in ("encoder", "decoder")]
+    digests = [sha256_of(folder / f"{half}.onnx") for half in ("encoder", "decoder")]
     content = hashlib.sha256("".join(digests).encode()).hexdigest()[:12]
     latent, likelihood = DIGIT_MODELS[folder.name], description["likelihood"]["kind"]
     assert description["id"] == f"{description['dataset']}-k{latent}-{likelihood}-{content}"
