@@ -4,6 +4,7 @@ pictures, unknown routes, a body over the limit), scraped every second by a real
 
 import json
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -16,7 +17,7 @@ import numpy as np
 
 from harness.bodies import png
 from harness.pictures import combined
-from harness.server import free_port, launched, running_server
+from harness.server import launched, listening_ports, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD = json.loads((REPO / "deploy" / "grafana" / "vae-service.json").read_text())
@@ -90,13 +91,17 @@ def scraped_run(digits: np.ndarray, seconds: float) -> Iterator[tuple[Prometheus
                 }
             )
         )
-        port = free_port()  # Prometheus takes no port 0
         command = [
             binary, f"--config.file={config}", f"--storage.tsdb.path={folder}/data",
-            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+            "--web.listen-address=127.0.0.1:0", "--log.level=warn",
         ]  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        with launched(command, lambda _: httpx.get(f"{url}/-/ready").status_code == 200, ready_within=60):
+
+        def ready(process: subprocess.Popen) -> bool:
+            ports = listening_ports(process)
+            return bool(ports) and httpx.get(f"http://127.0.0.1:{ports[0]}/-/ready").status_code == 200
+
+        with launched(command, ready, ready_within=60) as process:
+            url = f"http://127.0.0.1:{listening_ports(process)[0]}"
             stop = threading.Event()
             sender = threading.Thread(target=traffic, args=(server.url, stop, digits))
             start = time.time()
