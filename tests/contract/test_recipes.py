@@ -1,0 +1,141 @@
+"""The recipes' geometry on pictures whose answer is known by construction: where touching digits
+are cut, how many digits a page may hold, where an object is placed and which of its parts count
+as the object. Bright ink on a dark background, as the recipes take it."""
+
+import numpy as np
+import pytest
+
+from contract.geometry import SIDE
+from contract.recipes import DIGIT_WIDTH, TOUCHING, Box, TooManyDigits, _cut, frame_digits, frame_object
+from training.data import load_dataset
+
+HEIGHT = 20
+
+
+def test_a_box_scales_each_of_its_sides_by_its_own_axis():
+    assert Box(10, 20, 30, 40).scaled(2, 0.5) == Box(20, 10, 60, 20)
+    assert Box(3, 5, 7, 9).scaled(1.5, 3) == Box(4, 15, 10, 27)  # rounded half to even, as round() does
+
+
+def strip(width: int, thin: dict[int, int] | None = None, left: int = 5) -> np.ndarray:
+    """Ink HEIGHT rows high and `width` columns wide, `left` columns in; the columns of `thin` (offset
+    from the left of the ink -> rows of ink) thinner than the rest."""
+    mask = np.zeros((HEIGHT + 10, width + 2 * left), bool)
+    mask[5 : 5 + HEIGHT, left : left + width] = True
+    for column, rows in (thin or {}).items():
+        mask[5 : 5 + HEIGHT, left + column] = False
+        mask[5 : 5 + rows, left + column] = True
+    return mask
+
+
+def columns_of(part: np.ndarray) -> tuple[int, int]:
+    columns = np.nonzero(part.any(axis=0))[0]
+    return int(columns[0]), int(columns[-1]) + 1
+
+
+def test_a_digit_as_wide_as_touching_digits_may_be_is_not_cut():
+    width = round(TOUCHING * HEIGHT)
+    assert len(_cut(strip(width))) == 1
+    assert len(_cut(strip(width + 1))) == 2
+
+
+@pytest.mark.parametrize("offset", [-4, -1, 0, 3, 4])
+def test_touching_digits_are_cut_at_their_thinnest_column_near_where_they_should_meet(offset):
+    width = 34  # two digits of DIGIT_WIDTH heights; their meeting is sought 34 // 8 = 4 columns either way
+    assert round(width / (DIGIT_WIDTH * HEIGHT)) == 2
+    middle = width // 2
+    # the thinnest column inside the search; thinner ones just outside it must not be taken
+    thin = {middle + offset: 2, middle - 5: 1, middle + 5: 1}
+    first, second = _cut(strip(width, thin))
+    assert columns_of(first) == (5, 5 + middle + offset)
+    assert columns_of(second) == (5 + middle + offset, 5 + width)
+    assert (first | second).sum() == strip(width, thin).sum()  # nothing lost, nothing twice
+    assert not (first & second).any()
+
+
+def test_three_digits_run_together_are_cut_into_three():
+    width = round(3 * DIGIT_WIDTH * HEIGHT)
+    parts = _cut(strip(width, {width // 3: 1, 2 * width // 3: 1}))
+    assert [columns_of(part) for part in parts] == [
+        (5, 5 + width // 3),
+        (5 + width // 3, 5 + 2 * width // 3),
+        (5 + 2 * width // 3, 5 + width),
+    ]
+
+
+@pytest.fixture(scope="module")
+def mnist_digits(sample_data_dir) -> np.ndarray:
+    return load_dataset(sample_data_dir).test.images.astype(np.float32) / 255
+
+
+def number(digits: np.ndarray) -> np.ndarray:
+    """MNIST digits side by side, a digit's width apart, bright on black, three times their size."""
+    page = np.zeros((28 + 40, 40 + 30 * len(digits)), np.float32)
+    for index, digit in enumerate(digits):
+        page[20:48, 20 + 30 * index : 48 + 30 * index] = digit
+    return np.kron(page, np.ones((3, 3), np.float32))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_a_number_of_exactly_the_most_digits_a_picture_may_hold_is_framed_and_one_more_is_refused(mnist_digits, count):
+    digits = mnist_digits[:count]
+    framed = frame_digits(number(digits), most=count)
+    assert len(framed) == count
+    for index, (box, _) in enumerate(framed):
+        assert 3 * (20 + 30 * index) <= box.left and box.left + box.width <= 3 * (48 + 30 * index)
+    if count > 1:
+        with pytest.raises(TooManyDigits, match=f"^found {count} digits side by side; the limit is {count - 1} per"):
+            frame_digits(number(digits), most=count - 1)
+
+
+def test_digits_that_touch_count_against_the_limit_once_cut(mnist_digits):
+    wide = [digit for digit in mnist_digits if np.ptp(np.nonzero(digit.max(axis=0) > 0.25)[0]) >= 16][:3]
+    page = np.zeros((68, 100), np.float32)
+    for index, digit in enumerate(wide):  # frames 18 columns apart: strokes meet
+        np.maximum(
+            page[20:48, 20 + 18 * index : 48 + 18 * index], digit, out=page[20:48, 20 + 18 * index : 48 + 18 * index]
+        )
+    assert len(frame_digits(page, most=3)) == 3
+    with pytest.raises(TooManyDigits, match="^found 3 digits side by side; the limit is 2 per picture$"):
+        frame_digits(page, most=2)
+
+
+def object_picture(background: float = 0.0) -> np.ndarray:
+    """A garment 60 rows high and 28 wide: a bright body over faint legs, on a flat background."""
+    picture = np.full((100, 100), background, np.float32)
+    picture[20:50, 35:63] = background + 0.7  # bright half
+    picture[50:80, 35:63] = background + 0.2  # faint half, well above the background's noise
+    return picture
+
+
+def ink_span(framed: np.ndarray, axis: int) -> tuple[int, int]:
+    indices = np.nonzero(framed.max(axis=axis) > 0.02)[0]
+    return int(indices[0]), int(indices[-1]) + 1
+
+
+def test_an_object_is_framed_whole_faint_parts_included_longest_side_filling_the_frame():
+    framed = frame_object(object_picture())
+    assert ink_span(framed, axis=1) == (0, SIDE)  # rows: the 60 of the garment scaled to 28
+    left, right = ink_span(framed, axis=0)
+    assert (left, right) == (7, 21)  # columns: centred, 30 with the mask's edge at the same scale
+    assert framed[20, 10:18] == pytest.approx(0.2, abs=0.02)  # the faint half kept as faint, not stretched
+
+
+def test_an_object_wider_than_high_is_centred_down_the_frame():
+    framed = frame_object(object_picture().T)
+    top, bottom = ink_span(framed, axis=1)
+    assert (top, bottom) == (7, 21)
+    assert ink_span(framed, axis=0) == (0, SIDE)
+
+
+def test_an_objects_background_level_is_taken_away_whatever_it_is():
+    plain = frame_object(object_picture())
+    np.testing.assert_allclose(frame_object(object_picture(background=0.25)), plain, atol=1 / 255)
+
+
+def test_shading_darker_than_the_background_is_background():
+    darker = object_picture(background=0.3)
+    darker[52:58, 40:60] = 0.0  # a shadow inside the garment's box, below the background's level
+    plain = object_picture(background=0.3)
+    plain[52:58, 40:60] = 0.3
+    np.testing.assert_allclose(frame_object(darker), frame_object(plain), atol=1 / 255)
