@@ -2,13 +2,19 @@
 encodes it as /encode encodes that digit alone; /encode refuses a number instead of answering for
 one of its digits. The pages are real MNIST test digits written side by side at known places."""
 
+import asyncio
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
+from contract.recipes import Recipe
 from harness.bodies import encoded, png
+from service.core.errors import InvalidInput
+from service.core.pictures import INLINE_PIXELS, Invert, Upload, digit_inputs, prepare
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import assert_problem, make_client
 from training.data import load_dataset
@@ -104,21 +110,25 @@ def test_digits_that_touch_are_cut_apart(bundled, test_digits):
     assert all(left <= centre <= right for centre, (left, right) in zip(centres, frames, strict=True))
 
 
-def test_digits_a_twentieth_of_the_page_high_are_found(bundled, test_digits):
+@pytest.mark.parametrize(
+    "page_size", [(2200, 1400), (6000, 300)], ids=["a page", "a strip longer than the work size of one digit"]
+)
+def test_digits_a_twentieth_of_the_page_high_are_found(bundled, test_digits, page_size):
     images, _ = test_digits
     digits = images[20:24]
     strip = np.zeros((28, 28 * 4), np.uint8)
     for index, digit in enumerate(digits):
         strip[:, 28 * index : 28 * index + 28] = digit
-    short = 1400
+    width, short = page_size
     side = round(28 * short / 20 / 20)  # the ink is 20 of the frame's 28 pixels
-    page = Image.new("L", (2200, short), 235)
+    page = Image.new("L", (width, short), 235)
     written = Image.fromarray(255 - strip).resize((side * 4, side), Image.BICUBIC)
-    page.paste(written, (600, 500))
+    left, top = width // 4, (short - side) // 2
+    page.paste(written, (left, top))
     items = digits_of(bundled, encoded(page))["items"]
     assert len(items) == 4
     for index, item in enumerate(items):
-        assert 600 + index * side - 2 <= item["box"]["left"] <= 600 + (index + 1) * side
+        assert left + index * side - 2 <= item["box"]["left"] <= left + (index + 1) * side
 
 
 def test_encode_refuses_a_number_and_says_how_many_digits_it_found(bundled, test_digits):
@@ -156,6 +166,64 @@ def test_boxes_are_where_a_viewer_sees_the_digits_in_a_photo_turned_by_its_exif(
     stored = encoded(shown.rotate(90, expand=True), "JPEG", quality=95, exif=exif)
     upright = digits_of(bundled, encoded(shown, "JPEG", quality=95))["items"]
     turned = digits_of(bundled, stored)["items"]
+    for item, (left, right) in zip(turned, page_of(images[5:8])[1], strict=True):
+        assert left <= item["box"]["left"] and item["box"]["left"] + item["box"]["width"] <= right
     sides = ("left", "top", "width", "height")
     boxes = [[[item["box"][side] for side in sides] for item in items] for items in (turned, upright)]
     assert np.abs(np.subtract(*boxes)).max() <= 3
+
+
+def inputs_of(data: bytes, invert: Invert = Invert.auto, pool: ThreadPoolExecutor | None = None):
+    """The core's digits of a picture, as the engine asks for them."""
+    return asyncio.run(digit_inputs(Upload(None, data), invert, Recipe.digit, 10**8, 10, pool))
+
+
+def test_a_28x28_picture_not_in_training_form_is_one_digit_framed_as_encode_frames_it(test_digits):
+    images, _ = test_digits
+    dark_on_white = png(255 - images[3])
+    found = inputs_of(dark_on_white)
+    assert found.boxes == [(0, 0, 28, 28)] and found.inverted
+    np.testing.assert_array_equal(found.images[0], prepare(dark_on_white, Invert.auto, Recipe.digit))
+    assert not inputs_of(png(images[3])).inverted  # in training form: white ink on black already
+
+
+def test_a_28x28_picture_without_ink_is_refused_as_encode_refuses_it():
+    blank = png(np.full((28, 28), 128, np.uint8))  # mid-grey: not in training form, and no ink
+    with pytest.raises(InvalidInput) as refused:
+        prepare(blank, Invert.auto, Recipe.digit)
+    with pytest.raises(InvalidInput) as refused_as_digits:
+        inputs_of(blank)
+    assert refused_as_digits.value.detail == refused.value.detail  # not named as one file of several
+
+
+def test_a_page_without_ink_says_what_to_send_and_why_transparency_hides_light_ink():
+    blank = np.full((100, 200), 235, np.uint8)
+    with pytest.raises(InvalidInput, match="send a picture with a visible digit$"):
+        inputs_of(png(blank))
+    light_on_clear = Image.new("LA", (200, 100), (0, 0))
+    light_on_clear.paste((250, 255), (60, 20, 80, 80))  # a light stroke on a transparent page
+    with pytest.raises(InvalidInput, match="transparent areas count as white paper"):
+        inputs_of(encoded(light_on_clear))
+
+
+def pool_threads(prefix: str) -> int:
+    return sum(thread.name.startswith(prefix) for thread in threading.enumerate())
+
+
+def test_small_pages_are_framed_where_they_arrive_and_larger_ones_in_the_picture_pool(test_digits):
+    images, _ = test_digits
+    small = np.full((64, 64), 235, np.uint8)  # INLINE_PIXELS exactly
+    assert small.size == INLINE_PIXELS
+    small[18:46, 4:32], small[18:46, 32:60] = 255 - images[0], 255 - images[1]
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()  # a page handed to it would be refused
+    inline = inputs_of(png(small), pool=closed)
+    assert len(inline.boxes) == 2 and inline.inverted
+
+    page = page_of(images[:2])[0]
+    with ThreadPoolExecutor(1, thread_name_prefix="digits-test-pool") as pool:
+        pooled = inputs_of(page, pool=pool)
+        assert pool_threads("digits-test-pool") == 1  # the page was framed there
+    alone = inputs_of(page)
+    assert pooled.boxes == alone.boxes and len(alone.boxes) == 2
+    np.testing.assert_array_equal(pooled.images, alone.images)
