@@ -165,10 +165,8 @@ def _grey(image: Image.Image, work_pixels: int) -> np.ndarray:
     """Intensities in [0, 1], float32, at most work_pixels; transparent areas count as white paper."""
     if "exif" in image.info:  # parsing EXIF is costly: only when there is some
         image = ImageOps.exif_transpose(image)
-    if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
-        pixels = np.asarray(_reduced(image.convert("F"), work_pixels), dtype=np.float32)
-        top = 65535.0 if image.mode.startswith("I;16") else max(float(pixels.max()), 1.0)
-        return np.clip(pixels / top, 0, 1)
+    if image.mode == "I;16":  # a 16-bit grey PNG: of the formats accepted, the one with codes past 8 bits
+        return np.asarray(_reduced(image.convert("F"), work_pixels), dtype=np.float32) / np.float32(65535)
     if is_transparent(image):
         paper = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))

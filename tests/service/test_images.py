@@ -9,7 +9,7 @@ from contract.mosaic import grid
 from contract.recipes import Recipe
 from harness.bodies import encoded, png
 from service.core.errors import InvalidInput, UnsupportedImage
-from service.core.pictures import GreyPNG, Invert, grey_pixels, open_image, png_bytes, prepare
+from service.core.pictures import GreyPNG, Invert, grey_pixels, open_image, png_bytes, prepare, to_uint8
 from tests.service.imaging import digit_on_paper, png_with_header
 from training.data import load_dataset
 from training.train import as_pixels
@@ -157,6 +157,12 @@ def test_grid_and_png_round_trip():
     blocks = np.round(mosaic * 255).astype(np.uint8).repeat(3, axis=0).repeat(3, axis=1)
     np.testing.assert_array_equal(np.asarray(decoded), blocks)
     np.testing.assert_array_equal(pyspng.load(written), blocks)  # libspng checks every chunk's CRC
+    assert written.endswith(b"\x00\x00\x00\x00IEND\xaeB`\x82")  # the PNG spec's IEND: empty, and this CRC
+
+
+def test_intensities_outside_0_1_become_the_nearest_8_bit_code_not_a_wrapped_one():
+    codes = to_uint8(np.array([-0.5, 0.0, 0.5, 1.0, 1.5, 2.5], np.float32))
+    np.testing.assert_array_equal(codes, [0, 0, 128, 255, 255, 255])  # 127.5 rounds half to even
 
 
 def _framed_by_mnist(digit: np.ndarray, background: float) -> np.ndarray:
@@ -179,6 +185,19 @@ def test_a_28x28_picture_is_sent_as_it_is_up_to_its_recipes_border_and_framed_pa
         assert bool(np.array_equal(got, as_is)) is sent_as_is, (recipe, background)
         inverted = prepared(png(255 - picture), Invert.auto, recipe)  # dark ink on light paper: 1 - x
         assert bool(np.allclose(inverted, as_is, rtol=0, atol=1e-6)) is sent_as_is, (recipe, background)
+
+
+@pytest.mark.parametrize("edge, sent_as_is", [(0.6, False), (0.36, True)])
+def test_each_side_of_the_border_counts_once_towards_training_form(sample_data_dir, edge, sent_as_is):
+    """An MNIST digit with a bright right edge: the border's mean (its four sides, as contract.recipes
+    reads a border, corners on two sides) is 0.16 past the digit recipe's 0.1, or 0.096 within it."""
+    from contract.recipes import RECIPES, border
+
+    picture = load_dataset(sample_data_dir).test.images[0].copy()
+    picture[:, -1] = round(edge * 255)
+    as_is = (picture / np.float32(255)).astype(np.float32)[None]
+    assert bool(border(as_is[0]).mean() <= RECIPES[Recipe.digit].border_up_to) is sent_as_is
+    assert bool(np.array_equal(prepared(png(picture), Invert.auto), as_is)) is sent_as_is
 
 
 @pytest.mark.parametrize("invert, flips", [(Invert.yes, True), (Invert.no, False)])
