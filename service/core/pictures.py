@@ -166,7 +166,7 @@ def _grey(image: Image.Image, work_pixels: int) -> np.ndarray:
     if "exif" in image.info:  # parsing EXIF is costly: only when there is some
         image = ImageOps.exif_transpose(image)
     if image.mode == "I;16":  # a 16-bit grey PNG: of the formats accepted, the one with codes past 8 bits
-        return np.asarray(_reduced(image.convert("F"), work_pixels), dtype=np.float32) / np.float32(65535)
+        return np.asarray(_reduced(image.convert("F"), work_pixels)) / np.float32(65535)  # reduce takes no I;16
     if is_transparent(image):
         paper = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))

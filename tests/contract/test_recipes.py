@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from contract.geometry import SIDE
-from contract.recipes import DIGIT_WIDTH, TOUCHING, Box, TooManyDigits, _cut, frame_digits, frame_object
+from contract.recipes import (
+    DIGIT_WIDTH,
+    TOUCHING,
+    Box,
+    Recipe,
+    TooManyDigits,
+    _cut,
+    frame_digits,
+    frame_object,
+    recipe_for,
+)
 from training.data import load_dataset
 
 HEIGHT = 20
@@ -139,3 +149,10 @@ def test_shading_darker_than_the_background_is_background():
     plain = object_picture(background=0.3)
     plain[52:58, 40:60] = 0.3
     np.testing.assert_allclose(frame_object(darker), frame_object(plain), atol=1 / 255)
+
+
+@pytest.mark.parametrize(
+    "longest_side, recipe", [(10, "digit"), (22, "digit"), (23, "object"), (SIDE, "object"), (SIDE + 5, "object")]
+)
+def test_a_data_sets_recipe_is_the_first_whose_limit_its_subjects_are_within(longest_side, recipe):
+    assert recipe_for(longest_side) is Recipe(recipe)

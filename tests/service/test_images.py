@@ -9,7 +9,16 @@ from contract.mosaic import grid
 from contract.recipes import Recipe
 from harness.bodies import encoded, png
 from service.core.errors import InvalidInput, UnsupportedImage
-from service.core.pictures import GreyPNG, Invert, grey_pixels, open_image, png_bytes, prepare, to_uint8
+from service.core.pictures import (
+    WORK_PIXELS,
+    GreyPNG,
+    Invert,
+    grey_pixels,
+    open_image,
+    png_bytes,
+    prepare,
+    to_uint8,
+)
 from tests.service.imaging import digit_on_paper, png_with_header
 from training.data import load_dataset
 from training.train import as_pixels
@@ -90,11 +99,22 @@ def _ink_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
     return rows.min(), rows.max(), columns.min(), columns.max()
 
 
+def test_a_16_bit_picture_larger_than_the_work_size_reads_as_its_8_bit_twin():
+    codes = np.kron(digit_on_paper(), np.ones((3, 3), np.uint8))
+    assert codes.size > WORK_PIXELS
+    sixteen = grey_pixels(open_image(encoded(Image.fromarray(codes.astype(np.uint16) * 257)), LIMIT))
+    eight = grey_pixels(open_image(encoded(Image.fromarray(codes)), LIMIT))
+    assert sixteen.size <= WORK_PIXELS
+    np.testing.assert_allclose(sixteen, eight, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA", "P", "CMYK", "I;16"])
 def test_every_colour_mode_gives_the_same_digit(mode):
     grey = Image.fromarray(digit_on_paper())
     if mode == "I;16":
-        picture = Image.fromarray(digit_on_paper().astype(np.uint16) * 257)
+        picture = Image.fromarray(digit_on_paper().astype(np.uint16) * 257)  # 255 * 257 = 65535
+        sixteen, eight = (grey_pixels(open_image(encoded(image), LIMIT)) for image in (picture, grey))
+        np.testing.assert_array_equal(sixteen, eight)
     else:
         picture = grey.convert(mode)
     format = "JPEG" if mode == "CMYK" else "PNG"
