@@ -45,6 +45,7 @@ def _accuracy(model: VerifiedModel, neighbours: KNeighborsClassifier, condition:
     return float((predicted == labels).sum() / len(pictures))
 
 
+@pytest.mark.slow  # a minute: 100 digits in each of the benchmark's conditions
 def test_every_condition_meets_its_target(bundled, neighbours, mnist_dir):
     clean = _accuracy(bundled, neighbours, "clean", mnist_dir)
     missed = {}
