@@ -29,7 +29,17 @@ import pyspng
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from contract.geometry import SIDE
-from contract.recipes import RECIPES, Box, NoInk, Recipe, SeveralDigits, TooManyDigits, frame_digits, ink_is_dark
+from contract.recipes import (
+    RECIPES,
+    Box,
+    NoInk,
+    Recipe,
+    SeveralDigits,
+    TooManyDigits,
+    border,
+    frame_digits,
+    ink_is_dark,
+)
 from service.core.errors import InvalidInput, Refused, UnsupportedImage
 
 WORK_PIXELS = 512 * 512
@@ -211,15 +221,9 @@ def training_sized(image: Image.Image | GreyPNG) -> bool:
     return image.width == SIDE and image.height == SIDE
 
 
-def _border_weights() -> np.ndarray:
-    """A picture's border as weights on its flattened pixels: each pixel once per side it lies on."""
-    weights = np.zeros((SIDE, SIDE))
-    weights[:: SIDE - 1] += 1
-    weights[:, :: SIDE - 1] += 1
-    return weights.ravel()
-
-
-_BORDER = _border_weights()
+# A picture's border (as contract.recipes.border reads it) as weights on its flattened pixels: each
+# pixel once per side it lies on.
+_BORDER = np.bincount(border(np.arange(SIDE * SIDE).reshape(SIDE, SIDE)), minlength=SIDE * SIDE).astype(np.float64)
 _BORDER_COUNT = _BORDER.sum()  # the border's sum over this is its mean intensity
 
 
