@@ -11,8 +11,12 @@ from contract.recipes import (
     TOUCHING,
     Box,
     Recipe,
+    SeveralDigits,
     TooManyDigits,
     _cut,
+    _extent,
+    _grown,
+    frame_digit,
     frame_digits,
     frame_object,
     recipe_for,
@@ -156,3 +160,56 @@ def test_shading_darker_than_the_background_is_background():
 )
 def test_a_data_sets_recipe_is_the_first_whose_limit_its_subjects_are_within(longest_side, recipe):
     assert recipe_for(longest_side) is Recipe(recipe)
+
+
+def test_one_digit_is_framed_and_a_number_of_two_is_refused_as_two(mnist_digits):
+    assert frame_digit(number(mnist_digits[:1])).shape == (SIDE, SIDE)
+    with pytest.raises(SeveralDigits, match="^found 2 digits side by side$"):
+        frame_digit(number(mnist_digits[:2]))
+
+
+def test_a_groups_extent_is_the_longer_side_of_the_box_around_all_its_pieces():
+    # boxes: min row, max row, min column, max column, inclusive
+    assert _extent(np.array([[0, 9, 0, 4], [20, 29, 10, 14]])) == 30  # rows 0-29
+    assert _extent(np.array([[0, 4, 0, 9], [0, 4, 20, 29]])) == 30  # columns 0-29
+
+
+# The subject's first piece: rows 100-200 and columns 100-140, 1,000 pixels. Pieces within 0.35 of
+# its longer side (100 rows: 35 pixels) that hold 5% of its pixels join it.
+MAIN = [100, 200, 100, 140]
+FAR = [400, 410, 400, 410]  # beyond reach on every side
+
+
+@pytest.mark.parametrize(
+    "box, joins",
+    [
+        ([235, 240, 110, 120], True),  # below, its top row 35 under the subject's last
+        ([236, 240, 110, 120], False),
+        ([50, 65, 110, 120], True),  # above, its last row 35 over the subject's first
+        ([50, 64, 110, 120], False),
+        ([140, 150, 175, 180], True),  # to the right, its first column 35 past the subject's last
+        ([140, 150, 176, 180], False),
+        ([140, 150, 50, 65], True),  # to the left
+        ([140, 150, 50, 64], False),
+    ],
+)
+def test_a_piece_joins_the_subject_within_reach_of_its_box_and_not_one_pixel_further(box, joins):
+    boxes = np.array([MAIN, box, FAR])
+    kept = _grown(0, boxes, np.array([1000, 50, 1000]), np.ones(3, bool))
+    assert kept.tolist() == [True, joins, False]
+
+
+def test_only_sizeable_candidates_join_and_a_piece_within_reach_of_one_that_joined_joins_next():
+    boxes = np.array(
+        [
+            MAIN,
+            [140, 150, 170, 175],  # near, 5% of the subject's pixels: joins
+            [140, 150, 150, 160],  # near, just under 5%: a speck
+            [140, 150, 150, 160],  # near, but a ruled line: not a candidate
+            [140, 150, 205, 250],  # within reach only of the piece at right once it has joined
+            FAR,
+        ]
+    )
+    candidates = np.array([True, True, True, False, True, True])
+    kept = _grown(0, boxes, np.array([1000, 50, 49, 1000, 200, 1000]), candidates)
+    assert kept.tolist() == [True, True, False, False, True, False]
