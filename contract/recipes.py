@@ -217,8 +217,10 @@ def _subject(pieces: Pieces) -> np.ndarray:
     """The subject's mask. Each of the pieces that reach furthest gathers the sizeable pieces near
     it; the group that spans most is the subject (a digit broken into strokes outspans a blob of
     dust of more pixels than any one stroke)."""
-    reaches = np.where(pieces.candidates, np.maximum(pieces.heights, pieces.widths), 0)
-    grown = [_grown(main, pieces.boxes, pieces.counts, pieces.candidates) for main in np.argsort(reaches)[::-1][:SEEDS]]
+    candidates = np.nonzero(pieces.candidates)[0]
+    reaches = np.maximum(pieces.heights, pieces.widths)[candidates]
+    seeds = candidates[np.argsort(reaches)[::-1][:SEEDS]]  # never a ruled line, which would outspan any digit
+    grown = [_grown(main, pieces.boxes, pieces.counts, pieces.candidates) for main in seeds]
     return pieces.mask(np.nonzero(max(grown, key=lambda group: _extent(pieces.boxes[group])))[0])
 
 
