@@ -292,9 +292,7 @@ def _refusals(recipe: Recipe, transparent: bool) -> Iterator[None]:
         ) from error
 
 
-def framed_input(
-    pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool = False
-) -> tuple[np.ndarray, bool]:
+def framed_input(pixels: np.ndarray, invert: Invert, recipe: Recipe, transparent: bool) -> tuple[np.ndarray, bool]:
     """A picture not in training form, as intensities -> float32 (28, 28), framed by the recipe, and
     whether it was inverted."""
     bright, inverted = _bright_ink(pixels, invert)

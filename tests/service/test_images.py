@@ -198,6 +198,7 @@ def test_grid_and_png_round_trip():
 def test_intensities_outside_0_1_become_the_nearest_8_bit_code_not_a_wrapped_one():
     codes = to_uint8(np.array([-0.5, 0.0, 0.5, 1.0, 1.5, 2.5], np.float32))
     np.testing.assert_array_equal(codes, [0, 0, 128, 255, 255, 255])  # 127.5 rounds half to even
+    assert codes.dtype == np.uint8
 
 
 def _framed_by_mnist(digit: np.ndarray, background: float) -> np.ndarray:
