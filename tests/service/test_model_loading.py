@@ -34,6 +34,30 @@ def test_a_tampered_reference_set_is_refused(model_copy):
         VerifiedModel.load(model_copy, threads=1)
 
 
+def test_an_unreadable_description_says_why(tmp_path):
+    (tmp_path / "model.json").mkdir()
+    with pytest.raises(ModelError) as refused:
+        VerifiedModel.load(tmp_path, threads=1)
+    assert str(refused.value) == f"{tmp_path / 'model.json'}: cannot read (Is a directory)"
+
+
+def rewritten(model_copy, name: str, graph: onnx.ModelProto) -> None:
+    """A graph saved in place of the folder's own, listed in model.json with its new digest."""
+    onnx.save(graph, model_copy / f"{name}.onnx")
+    description = json.loads((model_copy / "model.json").read_text())
+    description[name]["sha256"] = sha256_of(model_copy / f"{name}.onnx")
+    (model_copy / "model.json").write_text(json.dumps(description))
+
+
+def test_an_encoder_that_takes_another_shape_is_named_with_the_shape_it_takes(model_copy):
+    encoder = onnx.load(model_copy / "encoder.onnx")
+    encoder.graph.input[0].type.tensor_type.shape.dim[-1].dim_value = 32
+    rewritten(model_copy, "encoder", encoder)
+    with pytest.raises(ModelError) as refused:
+        VerifiedModel.load(model_copy, threads=1)
+    assert str(refused.value) == f"{model_copy}: encoder input ['N', 1, 28, 32] is not [N, 1, 28, 28]"
+
+
 def test_missing_description(tmp_path):
     with pytest.raises(ModelError, match="model.json: missing"):
         VerifiedModel.load(tmp_path, threads=1)
@@ -42,8 +66,11 @@ def test_missing_description(tmp_path):
 def test_tampered_file(model_copy):
     with (model_copy / "decoder.onnx").open("ab") as file:
         file.write(b"\0")
-    with pytest.raises(ModelError, match="decoder.onnx: sha256 .* does not match"):
+    digest = sha256_of(model_copy / "decoder.onnx")
+    with pytest.raises(ModelError) as refused:
         VerifiedModel.load(model_copy, threads=1)
+    expected = f"{model_copy / 'decoder.onnx'}: sha256 {digest[:12]}... does not match model.json; the file was changed"
+    assert str(refused.value) == expected
 
 
 def test_missing_file(model_copy):
@@ -56,8 +83,10 @@ def test_inconsistent_latent_size(model_copy):
     description = json.loads((model_copy / "model.json").read_text())
     description["latent_size"] = 3
     (model_copy / "model.json").write_text(json.dumps(description))
-    with pytest.raises(ModelError, match="latent sizes disagree"):
+    sizes = "{'model.json latent_size': 3, 'encoder mu': 2, 'encoder sigma': 2, 'decoder z': 2}"
+    with pytest.raises(ModelError) as refused:
         VerifiedModel.load(model_copy, threads=1)
+    assert str(refused.value) == f"{model_copy}: latent sizes disagree: {sizes}"
 
 
 def test_corrupt_description(model_copy):
@@ -104,10 +133,7 @@ def test_a_decoder_that_answers_nan_is_refused_by_the_warm_up(model_copy):
     decoder = onnx.load(path)
     weights = max(decoder.graph.initializer, key=lambda tensor: len(tensor.dims))
     weights.CopyFrom(numpy_helper.from_array(np.full_like(numpy_helper.to_array(weights), np.nan), weights.name))
-    onnx.save(decoder, path)
-    description = json.loads((model_copy / "model.json").read_text())
-    description["decoder"]["sha256"] = sha256_of(path)
-    (model_copy / "model.json").write_text(json.dumps(description))
+    rewritten(model_copy, "decoder", decoder)
     model = VerifiedModel.load(model_copy, threads=1)
     with pytest.raises(ModelError, match="^warm-up produced non-finite output$"):
         model.warm_up()
