@@ -1,4 +1,7 @@
+import asyncio
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyspng
@@ -10,10 +13,13 @@ from contract.recipes import Recipe
 from harness.bodies import encoded, png
 from service.core.errors import InvalidInput, UnsupportedImage
 from service.core.pictures import (
+    INLINE_PIXELS,
     WORK_PIXELS,
     GreyPNG,
     Invert,
+    Upload,
     grey_pixels,
+    model_inputs,
     open_image,
     png_bytes,
     prepare,
@@ -263,3 +269,35 @@ def test_a_given_polarity_decides_training_form_on_the_picture_it_makes(sample_d
     else:  # taken as it is, white paper is ink over the whole picture: not a training image, and no digit
         with pytest.raises(InvalidInput, match="no ink found"):
             prepared(png(light), invert)
+
+
+def inputs(*uploads: Upload, pool: ThreadPoolExecutor | None = None, named: bool = True):
+    return asyncio.run(model_inputs(list(uploads), Invert.auto, Recipe.digit, LIMIT, pool, named))
+
+
+def test_a_28x28_digit_in_colour_reaches_the_model_as_its_grey_png_does(sample_data_dir):
+    digit = load_dataset(sample_data_dir).test.images[0]
+    grey = prepared(png(digit))
+    np.testing.assert_array_equal(prepared(encoded(Image.fromarray(digit).convert("RGB"))), grey)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_refused_28x28_file_of_several_is_named_by_its_place_and_name(sample_data_dir, mode):
+    digit = load_dataset(sample_data_dir).test.images[0]
+    broken = encoded(Image.fromarray(digit).convert(mode))
+    broken = broken[: broken.index(b"IEND") - 20]  # the picture's data cut short
+    with pytest.raises(InvalidInput, match=r"^file 1 \('b.png'\): "):
+        inputs(Upload("a.png", png(digit)), Upload("b.png", broken))
+
+
+def test_small_pictures_are_framed_where_they_arrive_and_larger_ones_in_the_picture_pool():
+    small = np.array(Image.fromarray(digit_on_paper()).resize((64, 64)))  # INLINE_PIXELS exactly
+    assert small.size == INLINE_PIXELS
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()  # a picture handed to it would be refused
+    assert inputs(Upload(None, png(small)), pool=closed).framed == 1
+    large = png(digit_on_paper())
+    with ThreadPoolExecutor(1, thread_name_prefix="pictures-test-pool") as pool:
+        pooled = inputs(Upload(None, large), pool=pool)
+        assert sum(thread.name.startswith("pictures-test-pool") for thread in threading.enumerate()) == 1
+    np.testing.assert_array_equal(pooled.images, inputs(Upload(None, large)).images)

@@ -58,6 +58,18 @@ def test_an_encoder_that_takes_another_shape_is_named_with_the_shape_it_takes(mo
     assert str(refused.value) == f"{model_copy}: encoder input ['N', 1, 28, 32] is not [N, 1, 28, 28]"
 
 
+def test_a_reference_set_of_the_wrong_size_says_how_many_bytes_it_has_and_should(model_copy):
+    reference = model_copy / "reference.bin"
+    expected = reference.stat().st_size
+    reference.write_bytes(reference.read_bytes()[:-17])
+    description = json.loads((model_copy / "model.json").read_text())
+    description["reference"]["sha256"] = sha256_of(reference)
+    (model_copy / "model.json").write_text(json.dumps(description))
+    with pytest.raises(ModelError) as refused:
+        VerifiedModel.load(model_copy, threads=1)
+    assert str(refused.value) == f"{reference}: {expected - 17} bytes, not {expected}"
+
+
 def test_missing_description(tmp_path):
     with pytest.raises(ModelError, match="model.json: missing"):
         VerifiedModel.load(tmp_path, threads=1)
