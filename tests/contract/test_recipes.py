@@ -19,6 +19,7 @@ from contract.recipes import (
     frame_digit,
     frame_digits,
     frame_object,
+    ink_is_dark,
     recipe_for,
 )
 from training.data import load_dataset
@@ -224,3 +225,21 @@ def test_ruled_lines_clear_of_a_digit_are_not_framed_with_it(mnist_digits):
         page[5:8], page[-8:-5] = 0.9, 0.9
         # the same digit, its strokes' level set by a threshold the lines moved a little
         assert np.abs(frame_digit(page) - plain).mean() < 0.03
+
+
+def test_ink_is_dark_when_the_paper_is_nearer_the_bright_end_a_tie_keeping_the_training_polarity():
+    page = np.full((40, 40), 0.5, np.float32)
+    page[10:12, 10:12], page[20:22, 20:22] = 0.25, 0.75  # as far below the paper as above it
+    assert not ink_is_dark(page)
+    page[10:12, 10:12] = 0.24
+    assert ink_is_dark(page)
+
+
+def test_ink_is_judged_from_2x2_averages():
+    """A dark stroke two pixels wide against a bright 3x3 speck on mid-grey paper: at 2x2 the
+    stroke keeps its full depth (0.5 below the paper) and outweighs the speck (0.4 above); averaged
+    over 3x3 it would be a third as deep, and the speck would win."""
+    page = np.full((48, 48), 0.5, np.float32)
+    page[:, 10:12] = 0.0
+    page[30:33, 30:33] = 0.9
+    assert ink_is_dark(page)

@@ -290,6 +290,30 @@ def test_a_refused_28x28_file_of_several_is_named_by_its_place_and_name(sample_d
         inputs(Upload("a.png", png(digit)), Upload("b.png", broken))
 
 
+def test_inversions_are_counted_in_and_out_of_training_form(sample_data_dir):
+    digit = load_dataset(sample_data_dir).test.images[0]
+    dark_on_white = png(255 - digit)  # in training form once inverted
+    photo = encoded(Image.fromarray(digit_on_paper()), "JPEG", quality=95)  # dark ink, framed
+    counted = inputs(Upload(None, dark_on_white), Upload(None, png(digit)), Upload(None, photo))
+    assert (counted.framed, counted.inverted) == (1, 2)
+
+
+def test_a_refused_small_picture_of_several_is_named_by_its_place_and_name(sample_data_dir):
+    blank = png(np.full((40, 40), 128, np.uint8))
+    with pytest.raises(InvalidInput, match=r"^file 1 \('b.png'\): no ink found"):
+        inputs(Upload("a.png", png(load_dataset(sample_data_dir).test.images[0])), Upload("b.png", blank))
+
+
+def test_a_small_picture_is_framed_as_its_bicubic_enlargement_is():
+    """Pictures under 112 pixels are enlarged by the whole factor that reaches it before framing,
+    so that a digit keeps its strokes' shape: a 56-pixel picture is framed as Pillow's own 2x
+    bicubic enlargement of it is, give or take the enlargement's 8-bit rounding."""
+    small = np.array(Image.fromarray(digit_on_paper()).resize((84, 56), Image.LANCZOS))
+    enlarged = Image.fromarray(small).resize((168, 112), Image.BICUBIC)
+    difference = np.abs(prepared(png(small)) - prepared(encoded(enlarged)))
+    assert difference.mean() < 0.01
+
+
 def test_small_pictures_are_framed_where_they_arrive_and_larger_ones_in_the_picture_pool():
     small = np.array(Image.fromarray(digit_on_paper()).resize((64, 64)))  # INLINE_PIXELS exactly
     assert small.size == INLINE_PIXELS
