@@ -356,7 +356,7 @@ def _even_strokes(ink: np.ndarray) -> np.ndarray:
     width = _stroke_width(ink)
     if STROKE_BAND[0] <= width <= STROKE_BAND[1]:
         return ink
-    reach = int(np.clip(round((STROKE_WIDTH - width) / 2), -4, 4))
+    reach = max(round((STROKE_WIDTH - width) / 2), -4)  # at most 4 a side: a width of 0 reaches 4 already
     if not reach:
         return ink
     kind = ImageFilter.MaxFilter if reach > 0 else ImageFilter.MinFilter

@@ -168,7 +168,7 @@ def shown_size(image: Image.Image | GreyPNG) -> tuple[int, int]:
 
 
 def is_transparent(image: Image.Image | GreyPNG) -> bool:
-    return isinstance(image, Image.Image) and (image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info)
+    return isinstance(image, Image.Image) and (image.mode in {"RGBA", "LA"} or "transparency" in image.info)
 
 
 def _grey(image: Image.Image, work_pixels: int) -> np.ndarray:

@@ -8,14 +8,19 @@ import pytest
 from contract.geometry import SIDE
 from contract.recipes import (
     DIGIT_WIDTH,
+    STROKE_BAND,
     TOUCHING,
     Box,
     Recipe,
     SeveralDigits,
     TooManyDigits,
+    _centre_of_mass,
     _cut,
+    _even_strokes,
     _extent,
     _grown,
+    _stroke_width,
+    border,
     frame_digit,
     frame_digits,
     frame_object,
@@ -243,3 +248,46 @@ def test_ink_is_judged_from_2x2_averages():
     page[:, 10:12] = 0.0
     page[30:33, 30:33] = 0.9
     assert ink_is_dark(page)
+
+
+def test_the_border_is_the_first_and_last_row_then_the_first_and_last_column():
+    picture = np.arange(16).reshape(4, 4)
+    assert border(picture).tolist() == [0, 1, 2, 3, 12, 13, 14, 15, 0, 4, 8, 12, 3, 7, 11, 15]
+
+
+def test_the_centre_of_mass_of_ink_and_of_a_frame_without_any():
+    picture = np.zeros((20, 14), np.float32)
+    assert _centre_of_mass(picture) == (9.5, 6.5)  # the frame's own centre
+    picture[3, 5], picture[7, 9] = 1.0, 3.0
+    assert _centre_of_mass(picture) == pytest.approx((6.0, 8.0))
+
+
+def block(height: int, width: int, value: float = 1.0) -> np.ndarray:
+    """A rectangle of ink on an 80x80 canvas (the 20x20 box at FINE resolution)."""
+    canvas = np.zeros((80, 80), np.float32)
+    canvas[20 : 20 + height, 20 : 20 + width] = value
+    return canvas
+
+
+def test_a_strokes_width_is_twice_its_area_over_its_outline():
+    # a rectangle's outline is 2w + 2h - 4 pixels: 9x11 reads 2 * 99 / 36
+    assert _stroke_width(block(9, 11)) == 5.5
+    assert _stroke_width(block(12, 38)) == 9.5
+    with_a_rim = block(11, 13, 0.5)
+    with_a_rim[21:30, 21:32] = 1.0  # ink at exactly half is not a stroke
+    assert _stroke_width(with_a_rim) == 5.5
+
+
+@pytest.mark.parametrize("rectangle", [(9, 11), (12, 38)], ids=["band's low edge", "band's high edge"])
+def test_strokes_as_wide_as_mnists_are_left_alone_up_to_the_bands_edges(rectangle):
+    assert STROKE_BAND == (5.5, 9.5)
+    ink = block(*rectangle)
+    np.testing.assert_array_equal(_even_strokes(ink), ink)
+
+
+@pytest.mark.parametrize("width, after", [(3, 7), (5, 7), (19, 11), (40, 32)])
+def test_a_pen_far_thinner_or_thicker_is_brought_towards_mnists_width_by_at_most_4_pixels_a_side(width, after):
+    """A bar 60 high: 3 wide is widened by 2 a side, 5 by 1, 19 narrowed by 4, and 40 by no more
+    than 4 a side either."""
+    evened = _even_strokes(block(60, width))
+    assert int((evened[50] > 0.5).sum()) == after

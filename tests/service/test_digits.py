@@ -204,6 +204,12 @@ def test_a_page_without_ink_says_what_to_send_and_why_transparency_hides_light_i
     light_on_clear.paste((250, 255), (60, 20, 80, 80))  # a light stroke on a transparent page
     with pytest.raises(InvalidInput, match="transparent areas count as white paper"):
         inputs_of(encoded(light_on_clear))
+    palette = Image.new("P", (200, 100), 0)  # colour 0 transparent, as a GIF or a PNG's tRNS says
+    palette.putpalette([0, 0, 0, 250, 250, 250])
+    palette.paste(1, (60, 20, 80, 80))
+    for format in ("PNG", "GIF"):
+        with pytest.raises(InvalidInput, match="transparent areas count as white paper"):
+            inputs_of(encoded(palette, format, transparency=0))
 
 
 def pool_threads(prefix: str) -> int:
