@@ -19,6 +19,8 @@ from contract.recipes import (
     _even_strokes,
     _extent,
     _grown,
+    _placed,
+    _resized,
     _stroke_width,
     border,
     frame_digit,
@@ -291,3 +293,28 @@ def test_a_pen_far_thinner_or_thicker_is_brought_towards_mnists_width_by_at_most
     than 4 a side either."""
     evened = _even_strokes(block(60, width))
     assert int((evened[50] > 0.5).sum()) == after
+
+
+@pytest.mark.parametrize("centre", [(19, 19), (0, 0), (19, 0)])
+def test_a_frame_is_placed_whole_however_far_its_centre_of_mass_is_from_its_middle(centre):
+    frame = np.full((20, 20), 128 / 255, np.float32)  # 8-bit, as _placed leaves it
+    placed = _placed(frame, centre)
+    assert placed.sum() == pytest.approx(frame.sum())
+    assert ink_span(placed, axis=1) in {(0, 20), (8, 28)} and ink_span(placed, axis=0) in {(0, 20), (8, 28)}
+
+
+def test_a_one_pixel_stroke_stays_one_pixel_wide_when_scaled_down():
+    assert _resized(np.ones((60, 1), np.float32), 20).shape == (20, 1)
+    assert _resized(np.ones((1, 60), np.float32), 20).shape == (1, 20)
+
+
+def test_a_speck_inside_a_digits_box_but_clear_of_its_strokes_is_left_out(sample_data_dir):
+    test = load_dataset(sample_data_dir).test
+    zero = test.images[np.nonzero(test.labels == 0)[0][0]].astype(np.float32) / 255
+    page = number(zero[None])
+    plain = frame_digit(page)
+    rows, columns = np.nonzero(page > 0.5)
+    middle = (rows.min() + rows.max()) // 2, (columns.min() + columns.max()) // 2
+    assert page[middle] == 0  # the hole of the 0
+    page[middle[0] - 1 : middle[0] + 2, middle[1] - 1 : middle[1] + 2] = 1.0
+    np.testing.assert_array_equal(frame_digit(page), plain)
