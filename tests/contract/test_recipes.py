@@ -19,8 +19,10 @@ from contract.recipes import (
     _even_strokes,
     _extent,
     _grown,
+    _pieces,
     _placed,
     _resized,
+    _side_by_side,
     _stroke_width,
     border,
     frame_digit,
@@ -318,3 +320,47 @@ def test_a_speck_inside_a_digits_box_but_clear_of_its_strokes_is_left_out(sample
     assert page[middle] == 0  # the hole of the 0
     page[middle[0] - 1 : middle[0] + 2, middle[1] - 1 : middle[1] + 2] = 1.0
     np.testing.assert_array_equal(frame_digit(page), plain)
+
+
+def bars(*spans: tuple[int, int, int, int, float], height: int = 100, width: int = 200) -> list[tuple[int, int]]:
+    """The digits _side_by_side finds among bars (first row, last row, first column, last column,
+    strength), drawn exactly, without the blur of a photo: each digit's first and last column."""
+    smoothed = np.zeros((height, width), np.float32)
+    for top, bottom, left, right, strength in spans:
+        smoothed[top : bottom + 1, left : right + 1] = strength
+    pieces = _pieces(smoothed > 0)
+    found = _side_by_side(pieces, smoothed)
+    return [(int(pieces.boxes[digit, 2].min()), int(pieces.boxes[digit, 3].max())) for digit in found]
+
+
+def test_strokes_closer_than_a_tenth_of_their_height_are_one_digit():
+    # 60 rows high: each side reaches 3 columns, so a gap of 6 columns is bridged and 7 is not
+    assert bars((20, 79, 50, 57, 1.0), (20, 79, 64, 71, 1.0)) == [(50, 71)]
+    assert bars((20, 79, 50, 57, 1.0), (20, 79, 65, 72, 1.0)) == [(50, 57), (65, 72)]
+
+
+def test_digits_of_a_number_are_alike_in_height_down_to_six_tenths():
+    tall = (20, 79, 20, 27, 1.0)  # 60 rows
+    assert bars(tall, (32, 67, 60, 67, 1.0)) == [(20, 27), (60, 67)]  # 36 rows: 0.6 of 60
+    assert bars(tall, (33, 67, 60, 67, 1.0)) == [(20, 27)]  # 35 rows: a speck beside a digit
+    assert bars((20, 81, 20, 27, 1.0), (32, 68, 60, 67, 1.0)) == [(20, 27)]  # 37 rows against 62: 0.597
+
+
+def test_digits_of_a_number_are_alike_in_strength_down_to_six_tenths():
+    first, second = (20, 79, 20, 27, 1.0), (20, 79, 60, 67, 1.0)
+    assert bars(first, second, (20, 79, 100, 107, 0.6)) == [(20, 27), (60, 67), (100, 107)]
+    assert bars(first, second, (20, 79, 100, 107, 0.5)) == [(20, 27), (60, 67)]  # a shadow's edge
+
+
+def test_digits_as_small_as_eight_rows_are_found():
+    assert bars((20, 27, 20, 22, 1.0), (20, 27, 40, 42, 1.0), height=50, width=60) == [(20, 22), (40, 42)]
+
+
+def test_digits_at_the_pictures_edges_are_their_own():
+    assert bars((20, 79, 0, 7, 1.0), (20, 79, 60, 67, 1.0)) == [(0, 7), (60, 67)]
+    assert bars((20, 79, 0, 7, 1.0), (20, 79, 192, 199, 1.0)) == [(0, 7), (192, 199)]
+
+
+def test_ink_that_runs_together_with_ruled_lines_is_one_subject():
+    # two strokes spanning the picture's height: no piece is clear of the lines
+    assert bars((0, 99, 20, 27, 1.0), (0, 99, 60, 67, 1.0)) == [(20, 67)]
