@@ -11,6 +11,7 @@ from contract.recipes import (
     STROKE_BAND,
     TOUCHING,
     Box,
+    NoInk,
     Recipe,
     SeveralDigits,
     TooManyDigits,
@@ -19,6 +20,9 @@ from contract.recipes import (
     _even_strokes,
     _extent,
     _grown,
+    _noise_sd,
+    _otsu,
+    _overlapping,
     _pieces,
     _placed,
     _resized,
@@ -364,3 +368,91 @@ def test_digits_at_the_pictures_edges_are_their_own():
 def test_ink_that_runs_together_with_ruled_lines_is_one_subject():
     # two strokes spanning the picture's height: no piece is clear of the lines
     assert bars((0, 99, 20, 27, 1.0), (0, 99, 60, 67, 1.0)) == [(20, 67)]
+
+
+def test_the_digits_are_the_group_that_holds_the_most_ink_pixels_times_strength():
+    speck = (5, 14, 5, 9, 1.0)  # first in the picture's order, alike to nothing
+    faint = [(20, 79, 20, 27, 0.55), (20, 79, 50, 57, 0.55)]  # 960 pixels at 0.55: 528
+    strong = (20, 79, 100, 111, 1.0)  # 720 pixels at 1.0: 720, and too strong to be alike to them
+    assert bars(speck, *faint, strong) == [(100, 111)]
+    assert bars(speck, *faint) == [(20, 27), (50, 57)]
+
+
+def test_a_digit_is_on_the_line_of_another_when_its_middle_is_within_the_others_rows_ends_included():
+    reference = (40, 99, 20, 27, 1.0)  # rows 40-99, the most ink
+    assert bars(reference, (20, 60, 60, 67, 1.0)) == [(20, 27), (60, 67)]  # middle at row 40
+    assert bars(reference, (79, 119, 60, 67, 1.0), height=130) == [(20, 27), (60, 67)]  # middle at row 99
+
+
+def brute_otsu(codes: np.ndarray) -> float:
+    """Otsu's threshold by its definition: the level t that maximises w0 w1 (m0 - m1)^2 over
+    the classes <= t and > t."""
+    best, chosen = -1.0, 0
+    values = np.arange(256)
+    counts = np.bincount(codes.ravel(), minlength=256).astype(np.float64)
+    for level in range(255):
+        low, high = counts[: level + 1], counts[level + 1 :]
+        if not low.sum() or not high.sum():
+            continue
+        m0, m1 = low @ values[: level + 1] / low.sum(), high @ values[level + 1 :] / high.sum()
+        between = low.sum() * high.sum() * (m0 - m1) ** 2
+        if between > best:
+            best, chosen = between, level
+    return chosen / 255
+
+
+@pytest.mark.parametrize("size, bright", [(64, 200), (2000, 200), (64, 255)])
+def test_otsus_threshold_is_the_one_its_definition_gives(size, bright):
+    rng = np.random.default_rng(size)
+    ink = rng.normal(bright, 20 if bright < 255 else 0, (size, size))
+    codes = np.where(rng.random((size, size)) < 0.2, ink, rng.normal(40, 15, (size, size)))
+    codes = np.clip(np.rint(codes), 0, 255).astype(np.uint8)
+    assert _otsu(codes / np.float32(255)) == brute_otsu(codes)
+
+
+def test_otsus_threshold_can_be_the_last_level_but_one():
+    codes = np.full((10, 10), 254, np.uint8)
+    codes[:3] = 255
+    assert _otsu(codes / np.float32(255)) == brute_otsu(codes) == 254 / 255
+
+
+def test_the_noise_is_estimated_from_the_median_absolute_deviation():
+    noise = np.random.default_rng(1).normal(0.3, 0.05, 100_000)
+    assert _noise_sd(noise) == pytest.approx(0.05, rel=0.02)
+
+
+def test_boxes_that_share_an_edge_are_one_group_and_boxes_meeting_at_a_corner_are_not():
+    # min row, max row, min column, max column
+    side_by_side = np.array([[0, 9, 0, 4], [0, 9, 5, 9]])
+    one_above_the_other = np.array([[0, 4, 0, 9], [5, 9, 0, 9]])
+    corner = np.array([[0, 4, 0, 4], [5, 9, 5, 9]])
+    assert _overlapping(side_by_side, (20, 20)).tolist() == [0, 0]
+    assert _overlapping(one_above_the_other, (20, 20)).tolist() == [0, 0]
+    assert _overlapping(corner, (20, 20)).tolist() == [0, 1]
+
+
+def spans(mask: np.ndarray) -> dict[tuple[int, int], bool]:
+    """Each piece's height and width, and whether it may be the subject (is no ruled line)."""
+    pieces = _pieces(mask)
+    return {
+        (int(height), int(width)): bool(candidate)
+        for height, width, candidate in zip(pieces.heights, pieces.widths, pieces.candidates, strict=True)
+    }
+
+
+def test_a_piece_spanning_98_percent_of_the_picture_is_a_ruled_line_and_97_percent_is_not():
+    across = np.zeros((100, 200), bool)
+    across[40:60, 90:110] = True  # a digit
+    across[1:99, 10:12] = True  # 98 rows of 100
+    across[1:98, 20:22] = True  # 97
+    assert spans(across) == {(20, 20): True, (98, 2): False, (97, 2): True}
+    along = np.zeros((100, 200), bool)
+    along[40:60, 90:110] = True
+    along[5:7, 2:198] = True  # 196 columns of 200
+    along[90:92, 2:197] = True  # 195
+    assert spans(along) == {(20, 20): True, (2, 196): False, (2, 195): True}
+
+
+def test_a_picture_without_ink_says_so():
+    with pytest.raises(NoInk, match="^no ink found: nothing in the picture stands out from its background$"):
+        _pieces(np.zeros((10, 10), bool))
