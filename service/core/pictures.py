@@ -357,7 +357,7 @@ async def model_inputs(
 
     images = [on_file(index, open_image, upload.data, max_pixels) for index, upload in enumerate(uploads)]
     sized = [training_sized(image) for image in images]
-    pictures = np.empty((len(images), SIDE, SIDE), np.float32)
+    pictures = np.zeros((len(images), SIDE, SIDE), np.float32)  # those framed later must not read as NaN
     # The 8-bit codes of grey PNGs in training form become intensities together, in one operation.
     coded = [form and isinstance(image, GreyPNG) for form, image in zip(sized, images, strict=True)]
     for index, image in enumerate(images):

@@ -325,3 +325,31 @@ def test_small_pictures_are_framed_where_they_arrive_and_larger_ones_in_the_pict
         pooled = inputs(Upload(None, large), pool=pool)
         assert sum(thread.name.startswith("pictures-test-pool") for thread in threading.enumerate()) == 1
     np.testing.assert_array_equal(pooled.images, inputs(Upload(None, large)).images)
+
+
+@pytest.mark.parametrize("width, height", [(0, 5), (5, 0)])
+def test_a_picture_without_rows_or_columns_is_refused_by_name(width, height):
+    with pytest.raises(InvalidInput, match="^image has no pixels$"):
+        open_image(png_with_header(width, height), LIMIT)
+    assert open_image(png_with_header(1, 1), LIMIT).width == 1
+
+
+def test_a_png_claiming_2_to_the_31_pixels_across_is_refused_as_too_large():
+    with pytest.raises(InvalidInput, match=f"^image has 2147483648x1 pixels; the limit is {LIMIT} in all$"):
+        open_image(png_with_header(2**31, 1), LIMIT)
+
+
+def test_what_is_no_picture_is_refused_with_what_to_send():
+    with pytest.raises(InvalidInput, match="^empty image: the file has no bytes$"):
+        open_image(b"", LIMIT)
+    with pytest.raises(UnsupportedImage, match=r"^not an image in an accepted format \(PNG, JPEG, GIF, BMP, WebP\)$"):
+        open_image(b"hello", LIMIT)
+    with pytest.raises(UnsupportedImage, match="^not an image in an accepted format"):
+        prepared(png(digit_on_paper())[:30])  # a PNG cut inside its header
+
+
+def test_a_picture_28_pixels_high_but_wider_is_framed(sample_data_dir):
+    digit = load_dataset(sample_data_dir).test.images[0]
+    wide = np.zeros((28, 40), np.uint8)
+    wide[:, 6:34] = digit
+    np.testing.assert_allclose(prepared(png(wide)), prepared(png(np.pad(wide, ((6, 6), (0, 0))))), atol=0.05)
