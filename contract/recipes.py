@@ -245,10 +245,10 @@ def _side_by_side(pieces: Pieces, smoothed: np.ndarray) -> list[np.ndarray]:
     np.maximum.at(bottom, group_of, pieces.boxes[chosen, 1])
     left = np.full(groups, smoothed.shape[1])
     np.minimum.at(left, group_of, pieces.boxes[chosen, 2])
-    counts = np.bincount(group_of, pieces.counts[chosen], groups)
+    counts = np.bincount(group_of, pieces.counts[chosen])  # group_of holds every group: no minlength
     # each piece's summed strength, from its pixels: one pass over the picture for all of them
-    strength = np.bincount(pieces.labels.ravel(), smoothed.ravel(), len(pieces.counts) + 1)[1:]
-    levels = np.bincount(group_of, strength[chosen], groups) / counts
+    strength = np.bincount(pieces.labels.ravel(), smoothed.ravel())[1:]
+    levels = np.bincount(group_of, strength[chosen]) / counts
     heights, middles = bottom - top + 1, (top + bottom) / 2
 
     def alike(values: np.ndarray, share: float) -> np.ndarray:

@@ -140,7 +140,7 @@ def _decoded(image: Image.Image, work_pixels: int) -> Image.Image:
     width, height = image.size
     if image.format == "JPEG" and width * height > work_pixels:
         scale = np.sqrt(work_pixels / (width * height))
-        image.draft(image.mode if image.mode in {"L", "RGB"} else "RGB", (int(width * scale), int(height * scale)))
+        image.draft(None, (int(width * scale), int(height * scale)))  # the mode as it is; a smaller scale
     try:
         image.seek(0)  # the first frame of an animation is the picture
         image.load()
