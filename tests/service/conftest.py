@@ -1,3 +1,5 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,19 @@ from service.http.app import create_app
 from service.settings import Settings
 
 PROBLEM = "application/problem+json"
+
+
+def closed_pool() -> ThreadPoolExecutor:
+    """A picture pool already shut down: a picture handed to it is refused, so one that is framed
+    was framed where it arrived."""
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()
+    return pool
+
+
+def threads_named(prefix: str) -> int:
+    """How many live threads bear this prefix: a pool's thread exists once it has been given work."""
+    return sum(thread.name.startswith(prefix) for thread in threading.enumerate())
 
 
 def assert_problem(response, status: int, fragment: str) -> dict:

@@ -4,7 +4,6 @@ one of its digits. The pages are real MNIST test digits written side by side at 
 
 import asyncio
 import io
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,7 +15,7 @@ from harness.bodies import encoded, png
 from service.core.errors import InvalidInput
 from service.core.pictures import INLINE_PIXELS, Invert, Upload, digit_inputs, prepare
 from tests.conftest import BUNDLED_MODEL
-from tests.service.conftest import assert_problem, make_client
+from tests.service.conftest import assert_problem, closed_pool, make_client, threads_named
 from training.data import load_dataset
 
 SCALE = 5  # page pixels per MNIST pixel
@@ -212,24 +211,18 @@ def test_a_page_without_ink_says_what_to_send_and_why_transparency_hides_light_i
             inputs_of(encoded(palette, format, transparency=0))
 
 
-def pool_threads(prefix: str) -> int:
-    return sum(thread.name.startswith(prefix) for thread in threading.enumerate())
-
-
 def test_small_pages_are_framed_where_they_arrive_and_larger_ones_in_the_picture_pool(test_digits):
     images, _ = test_digits
     small = np.full((64, 64), 235, np.uint8)  # INLINE_PIXELS exactly
     assert small.size == INLINE_PIXELS
     small[18:46, 4:32], small[18:46, 32:60] = 255 - images[0], 255 - images[1]
-    closed = ThreadPoolExecutor(1)
-    closed.shutdown()  # a page handed to it would be refused
-    inline = inputs_of(png(small), pool=closed)
+    inline = inputs_of(png(small), pool=closed_pool())
     assert len(inline.boxes) == 2 and inline.inverted
 
     page = page_of(images[:2])[0]
     with ThreadPoolExecutor(1, thread_name_prefix="digits-test-pool") as pool:
         pooled = inputs_of(page, pool=pool)
-        assert pool_threads("digits-test-pool") == 1  # the page was framed there
+        assert threads_named("digits-test-pool") == 1  # the page was framed there
     alone = inputs_of(page)
     assert pooled.boxes == alone.boxes and len(alone.boxes) == 2
     np.testing.assert_array_equal(pooled.images, alone.images)

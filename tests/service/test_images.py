@@ -1,6 +1,5 @@
 import asyncio
 import io
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,6 +24,7 @@ from service.core.pictures import (
     prepare,
     to_uint8,
 )
+from tests.service.conftest import closed_pool, threads_named
 from tests.service.imaging import digit_on_paper, png_with_header
 from training.data import load_dataset
 from training.train import as_pixels
@@ -317,13 +317,11 @@ def test_a_small_picture_is_framed_as_its_bicubic_enlargement_is():
 def test_small_pictures_are_framed_where_they_arrive_and_larger_ones_in_the_picture_pool():
     small = np.array(Image.fromarray(digit_on_paper()).resize((64, 64)))  # INLINE_PIXELS exactly
     assert small.size == INLINE_PIXELS
-    closed = ThreadPoolExecutor(1)
-    closed.shutdown()  # a picture handed to it would be refused
-    assert inputs(Upload(None, png(small)), pool=closed).framed == 1
+    assert inputs(Upload(None, png(small)), pool=closed_pool()).framed == 1
     large = png(digit_on_paper())
     with ThreadPoolExecutor(1, thread_name_prefix="pictures-test-pool") as pool:
         pooled = inputs(Upload(None, large), pool=pool)
-        assert sum(thread.name.startswith("pictures-test-pool") for thread in threading.enumerate()) == 1
+        assert threads_named("pictures-test-pool") == 1  # the picture was framed there
     np.testing.assert_array_equal(pooled.images, inputs(Upload(None, large)).images)
 
 
