@@ -1,5 +1,6 @@
 """A Ray cluster of two nodes on this one machine, as `ray start` makes one on two: a head and a
-second node, one CPU each, every port pinned to a free one, the node addresses on the loopback
+second node, one CPU each, every port picked by Ray itself (port 0) but the Ray Client server's,
+which Ray will not let pick, the node addresses on the loopback
 (Ray replaces 127.0.0.1 itself by the machine's address, but not the rest of 127.0.0.0/8), and
 token authentication with a token of its own. Ray's processes ignore SIGTERM for several seconds,
 so tear-down kills every process of the cluster by PID, found by a mark in their environment."""
@@ -27,16 +28,8 @@ HEAD_IP, SECOND_IP = "127.0.0.2", "127.0.0.3"
 MARK = "VAE_TEST_RAY_CLUSTER"
 
 
-def _node_ports() -> list[str]:
-    names = [
-        "--node-manager-port",
-        "--object-manager-port",
-        "--dashboard-agent-listen-port",
-        "--dashboard-agent-grpc-port",
-        "--metrics-export-port",
-        "--runtime-env-agent-port",
-    ]
-    return [part for name in names for part in (name, str(free_port()))]
+# Left out, these are picked by each node, but the agent's HTTP port defaults to a fixed 52365.
+NODE_PORTS = ["--dashboard-agent-listen-port", "0"]
 
 
 @dataclass
@@ -44,7 +37,6 @@ class RayCluster:
     address: str
     env: dict[str, str]  # what a driver (or `serve run`) needs to join the cluster
     mark: str
-    second_node_manager_port: int
     logs: Path = field(repr=False)
 
     def processes(self) -> list[psutil.Process]:
@@ -61,7 +53,7 @@ class RayCluster:
         return found
 
     def second_raylet(self) -> psutil.Process:
-        option = f"--node_manager_port={self.second_node_manager_port}"
+        option = f"--node_ip_address={SECOND_IP}"
         return next(p for p in self.processes() if p.name() == "raylet" and option in p.cmdline())
 
     def kill(self, processes: list[psutil.Process]) -> None:
@@ -90,24 +82,22 @@ def two_node_cluster() -> Iterator[RayCluster]:
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": secrets.token_hex(32),
         "RAY_USAGE_STATS_ENABLED": "0",
-        "AUTOSCALER_METRIC_PORT": str(free_port()),
-        "DASHBOARD_METRIC_PORT": str(free_port()),
+        "AUTOSCALER_METRIC_PORT": "0",
+        "DASHBOARD_METRIC_PORT": "0",
     }
-    port = free_port()
-    cluster = RayCluster(f"{HEAD_IP}:{port}", env, mark, 0, temp_dir / "session_latest" / "logs")
+    cluster = RayCluster("", env, mark, temp_dir / "session_latest" / "logs")
     try:
         _start(
             [
-                "--head", "--num-cpus", "1", "--node-ip-address", HEAD_IP, "--port", str(port),
+                "--head", "--num-cpus", "1", "--node-ip-address", HEAD_IP, "--port", "0",
                 "--temp-dir", str(temp_dir), "--disable-usage-stats", "--include-dashboard", "false",
-                "--dashboard-host", HEAD_IP, "--dashboard-port", str(free_port()),
-                "--ray-client-server-port", str(free_port()), *_node_ports(),
+                "--dashboard-host", HEAD_IP, "--dashboard-port", "0",
+                "--ray-client-server-port", str(free_port()), *NODE_PORTS,
             ],
             env,
         )  # fmt: skip
-        second = _node_ports()
-        cluster.second_node_manager_port = int(second[1])
-        _start(["--address", cluster.address, "--num-cpus", "1", "--node-ip-address", SECOND_IP, *second], env)
+        cluster.address = (temp_dir / "ray_current_cluster").read_text().strip()  # the GCS port it picked
+        _start(["--address", cluster.address, "--num-cpus", "1", "--node-ip-address", SECOND_IP, *NODE_PORTS], env)
         yield cluster
     finally:
         cluster.kill(cluster.processes())
@@ -125,20 +115,32 @@ def wait_for_nodes(cluster: RayCluster, count: int) -> None:
     wait_until(lambda: alive_nodes(cluster) == count, f"{count} alive nodes in the Ray cluster", within=60)
 
 
+def proxy_port(cluster: RayCluster) -> int | None:
+    """The port Serve's HTTP proxy took on 127.0.0.1 when given port 0; None until it listens.
+    The proxy's actor also serves Ray's own gRPC, on the node's address, not on 127.0.0.1."""
+    for process in cluster.processes():
+        try:
+            if process.cmdline()[0].startswith("ray::ProxyActor"):
+                ports = [c.laddr for c in process.connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+                return next((port for ip, port in ports if ip == "127.0.0.1"), None)
+        except (psutil.NoSuchProcess, IndexError):
+            continue
+    return None
+
+
 @contextmanager
 def serving(cluster: RayCluster, folder: Path, **args: object) -> Iterator[str]:
-    """deploy/ray/serve.yaml run on the cluster by `serve run`, on a free port of 127.0.0.1, with
-    `args` for the application's settings; yields its URL once its two replicas answer /readyz."""
+    """deploy/ray/serve.yaml run on the cluster by `serve run`, on a port of 127.0.0.1 its proxy
+    picks, with `args` for the application's settings; yields its URL once its two replicas answer
+    /readyz."""
     config = yaml.safe_load((REPO / "deploy" / "ray" / "serve.yaml").read_text())
-    port = free_port()
-    config["http_options"] |= {"host": "127.0.0.1", "port": port}
+    config["http_options"] |= {"host": "127.0.0.1", "port": 0}
     # On one machine, a proxy per node would mean two proxies on one port, the kernel handing each
     # connection to either, one of them perhaps still without its routes: the head's alone here.
     config["proxy_location"] = "HeadOnly"
     config["applications"][0]["args"] = args
     path = folder / "serve.yaml"
     path.write_text(yaml.safe_dump(config))
-    url = f"http://127.0.0.1:{port}"
     with (folder / "serve.log").open("w+") as log:
         command = [RAY.parent / "serve", "run", path]
         process = subprocess.Popen(command, env={**cluster.env, "RAY_ADDRESS": cluster.address}, stdout=log, stderr=log)
@@ -147,14 +149,16 @@ def serving(cluster: RayCluster, folder: Path, **args: object) -> Iterator[str]:
             if process.poll() is not None:
                 log.seek(0)
                 raise RuntimeError(f"serve run stopped: {log.read()}")
+            port = proxy_port(cluster)
             try:
-                return httpx.get(f"{url}/readyz", timeout=5).status_code == 200 and len(replicas(cluster)) == 2
+                answered = port and httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+                return bool(answered) and len(replicas(cluster)) == 2
             except httpx.TransportError:
                 return False
 
         try:
             wait_until(ready, "the Serve application's two replicas", within=180)
-            yield url
+            yield f"http://127.0.0.1:{proxy_port(cluster)}"
         finally:
             process.terminate()
             process.wait(timeout=60)
