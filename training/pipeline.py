@@ -45,6 +45,10 @@ def measure(model: VAE, dataset: Dataset, config: TrainConfig, test: TestSet) ->
         "bernoulli_test_loss": bernoulli_test_loss(model, test.pixels, seed=config.seed),
         "importance_weighted_log_likelihood": {
             "value": importance_weighted_log_likelihood(model, iw_pixels, config.iw_samples, seed=config.seed),
+            # the literature's likelihood, whatever the model's, to compare with published figures
+            "bernoulli": importance_weighted_log_likelihood(
+                model, iw_pixels, config.iw_samples, seed=config.seed, bernoulli=True
+            ),
             "samples": config.iw_samples,
             "images": f"first {len(iw_pixels)} test images",
         },

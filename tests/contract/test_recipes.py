@@ -28,6 +28,7 @@ from contract.recipes import (
     _resized,
     _side_by_side,
     _stroke_width,
+    _subject,
     border,
     frame_digit,
     frame_digits,
@@ -227,6 +228,19 @@ def test_only_sizeable_candidates_join_and_a_piece_within_reach_of_one_that_join
     candidates = np.array([True, True, True, False, True, True])
     kept = _grown(0, boxes, np.array([1000, 50, 49, 1000, 200, 1000]), candidates)
     assert kept.tolist() == [True, True, False, False, True, False]
+
+
+def test_each_of_the_pieces_that_reach_furthest_is_tried_as_the_subjects_first_piece():
+    """The digit's two strokes reach second and fourth furthest, lone scratches first and third:
+    the digit, seeded by its longer stroke, outspans every scratch."""
+    mask = np.zeros((200, 200), bool)
+    mask[10, 100:140] = True  # a scratch reaching 40
+    mask[100:136, 30:33] = True  # the digit's first stroke, 36
+    mask[190, 120:150] = True  # a scratch reaching 30
+    mask[140:165, 30:33] = True  # the digit's second stroke, 25, 4 rows below the first
+    digit = np.zeros_like(mask)
+    digit[100:165, 30:33] = mask[100:165, 30:33]
+    assert (_subject(_pieces(mask)) == digit).all()
 
 
 def test_ruled_lines_clear_of_a_digit_are_not_framed_with_it(mnist_digits):

@@ -39,7 +39,10 @@ def test_export_writes_a_complete_model_folder(exported):
     }
     metrics = description["metrics"]
     assert metrics["elbo"]["elbo"] == pytest.approx(metrics["elbo"]["reconstruction"] - metrics["elbo"]["kl"])
-    assert metrics["importance_weighted_log_likelihood"]["value"] > metrics["elbo"]["elbo"]
+    iw = metrics["importance_weighted_log_likelihood"]
+    assert iw["value"] > metrics["elbo"]["elbo"]
+    # a probability of the pixels (below 0 nats), tighter than the one-draw Bernoulli loss's ELBO
+    assert -metrics["bernoulli_test_loss"] < iw["bernoulli"] < 0
     assert 0 <= metrics["knn5_accuracy"] <= 1
     assert max(description["parity_max_abs_difference"].values()) <= 1e-5
     for part in ("encoder", "decoder"):
