@@ -4,10 +4,13 @@ as the object. Bright ink on a dark background, as the recipes take it."""
 
 import numpy as np
 import pytest
+from scipy.stats import median_abs_deviation
 
 from contract.geometry import SIDE
 from contract.recipes import (
     DIGIT_WIDTH,
+    MIN_CONTRAST,
+    NOISE_FLOOR,
     STROKE_BAND,
     TOUCHING,
     Box,
@@ -15,7 +18,9 @@ from contract.recipes import (
     Recipe,
     SeveralDigits,
     TooManyDigits,
+    _block_background,
     _centre_of_mass,
+    _contrast_and_mask,
     _cut,
     _even_strokes,
     _extent,
@@ -230,6 +235,26 @@ def test_only_sizeable_candidates_join_and_a_piece_within_reach_of_one_that_join
     assert kept.tolist() == [True, True, False, False, True, False]
 
 
+@pytest.mark.parametrize("side, block", [(160, 10), (64, 4)])  # a sixteenth of the longer side, at least 4
+def test_the_paper_is_the_darkest_block_median_within_two_blocks(side, block):
+    """A bright patch five blocks square in a corner reads as paper (a thick stroke) under its
+    first three blocks, and not from its fourth, which has a dark block within two."""
+    pixels = np.zeros((side, side), np.float32)
+    pixels[: 5 * block, : 5 * block] = 1
+    centres = [round((i + 0.5) * block - 0.5) for i in range(6)]
+    levels = _block_background(pixels)[centres, centres[0]]
+    assert levels[:2].min() == 1 and levels[2] > 0.85 and levels[3:].max() < 0.1
+
+
+def test_the_paper_between_blocks_is_interpolated_without_overshoot():
+    """Paper in two flat halves: every level read lies between the two, where a bicubic
+    interpolation would ring at the step."""
+    pixels = np.full((160, 160), 0.2, np.float32)
+    pixels[:, 80:] = 0.6
+    paper = _block_background(pixels)
+    assert paper.min() >= np.float32(0.2) and paper.max() <= np.float32(0.6)
+
+
 def test_each_of_the_pieces_that_reach_furthest_is_tried_as_the_subjects_first_piece():
     """The digit's two strokes reach second and fourth furthest, lone scratches first and third:
     the digit, seeded by its longer stroke, outspans every scratch."""
@@ -433,6 +458,56 @@ def test_otsus_threshold_can_be_the_last_level_but_one():
 def test_the_noise_is_estimated_from_the_median_absolute_deviation():
     noise = np.random.default_rng(1).normal(0.3, 0.05, 100_000)
     assert _noise_sd(noise) == pytest.approx(0.05, rel=0.02)
+
+
+def _stroke(level: float) -> np.ndarray:
+    picture = np.zeros((100, 100), np.float32)
+    picture[20:80, 45:55] = level
+    return picture
+
+
+def _patch_on_noisy_paper(level: float) -> np.ndarray:
+    picture = np.random.default_rng(0).normal(0.25, 0.08, (100, 100))
+    picture[45:55, 45:55] = level
+    return np.clip(picture, 0, 1).astype(np.float32)
+
+
+def _object_on_noisy_paper() -> np.ndarray:
+    picture = np.random.default_rng(1).normal(0.1, 0.05, (100, 100))
+    picture[10:90, 10:90] = 0.7
+    return np.clip(picture, 0, 1).astype(np.float32)
+
+
+def _object_on_clean_paper() -> np.ndarray:
+    picture = np.zeros((100, 100), np.float32)
+    picture[10:90, 10:90] = 0.7
+    return picture
+
+
+@pytest.mark.parametrize(
+    "picture, thin, deciding",
+    [
+        (_stroke(0.8), True, "otsu"),
+        (_patch_on_noisy_paper(0.45), True, "floor"),  # the paper's noise outranks a faint patch
+        (_stroke(0.16), True, "half the minimum contrast"),
+        (_object_on_noisy_paper(), False, "floor"),  # read from the border alone: the object is most of it
+        (_object_on_clean_paper(), False, "half the minimum contrast"),
+    ],
+    ids=["stroke", "faint patch on noisy paper", "faint stroke", "object on noisy paper", "object on clean paper"],
+)
+def test_the_threshold_is_the_highest_of_otsus_the_noise_floor_and_half_the_minimum_contrast(picture, thin, deciding):
+    """Thin subjects: the highest of Otsu's threshold, 4 noise deviations over the picture's median
+    and half the minimum contrast; large ones: the last two, read from the border."""
+    smoothed, pieces, threshold = _contrast_and_mask(picture, thin)
+    paper = smoothed.ravel() if thin else border(smoothed)
+    terms = {
+        "otsu": brute_otsu(np.round(smoothed * 255).astype(np.uint8)) if thin else 0.0,
+        "floor": NOISE_FLOOR * median_abs_deviation(paper, scale="normal") + np.median(paper),
+        "half the minimum contrast": MIN_CONTRAST / 2,
+    }
+    assert max(terms, key=terms.get) == deciding
+    assert threshold == pytest.approx(terms[deciding], rel=1e-4)
+    assert (pieces.labels > 0).sum() == (smoothed > threshold).sum()
 
 
 def test_boxes_that_share_an_edge_are_one_group_and_boxes_meeting_at_a_corner_are_not():
