@@ -24,6 +24,7 @@ from contract.recipes import (
     _cut,
     _even_strokes,
     _extent,
+    _framed_digit,
     _grown,
     _noise_sd,
     _otsu,
@@ -253,6 +254,18 @@ def test_the_paper_between_blocks_is_interpolated_without_overshoot():
     pixels[:, 80:] = 0.6
     paper = _block_background(pixels)
     assert paper.min() >= np.float32(0.2) and paper.max() <= np.float32(0.6)
+
+
+def test_a_digits_ink_starts_at_half_the_threshold():
+    """A halo at exactly half the threshold, around a stroke at full ink, adds no ink to the frame."""
+    threshold = 0.3
+    kept = np.zeros((60, 60), bool)
+    kept[10:50, 25:35] = True
+    stroke = np.where(kept, np.float32(0.9), np.float32(0))
+    haloed = stroke.copy()
+    haloed[9:51, 24:36][~kept[9:51, 24:36]] = threshold / 2
+    np.testing.assert_array_equal(_framed_digit(haloed, kept, threshold), _framed_digit(stroke, kept, threshold))
+    assert _framed_digit(stroke, kept, threshold).max() == 1
 
 
 def test_each_of_the_pieces_that_reach_furthest_is_tried_as_the_subjects_first_piece():

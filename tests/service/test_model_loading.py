@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import onnx
@@ -25,6 +26,23 @@ def test_loads_and_answers(model_dir):
     model = VerifiedModel.load(model_dir, threads=1)
     model.warm_up()
     assert model.latent_size == 2
+
+
+def test_loading_warns_of_nothing(model_dir):
+    """onnxruntime warns, and carries on, when asked for a provider it does not know."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VerifiedModel.load(model_dir, threads=1)
+
+
+def test_a_listed_file_onnxruntime_cannot_load_is_named_with_its_error(model_copy):
+    encoder = model_copy / "encoder.onnx"
+    encoder.write_bytes(b"not a graph")
+    description = json.loads((model_copy / "model.json").read_text())
+    description["encoder"]["sha256"] = sha256_of(encoder)
+    (model_copy / "model.json").write_text(json.dumps(description))
+    with pytest.raises(ModelError, match=rf"^{encoder}: onnxruntime cannot load it \(.*INVALID_PROTOBUF"):
+        VerifiedModel.load(model_copy, threads=1)
 
 
 def test_a_tampered_reference_set_is_refused(model_copy):
