@@ -257,13 +257,14 @@ def test_the_paper_between_blocks_is_interpolated_without_overshoot():
 
 
 def test_a_digits_ink_starts_at_half_the_threshold():
-    """A halo at exactly half the threshold, around a stroke at full ink, adds no ink to the frame."""
+    """A halo at exactly half the threshold beside two strokes at full ink, between them and so
+    inside the digit's box, adds no ink to the frame."""
     threshold = 0.3
     kept = np.zeros((60, 60), bool)
-    kept[10:50, 25:35] = True
+    kept[10:50, 20:25] = kept[10:50, 35:40] = True
     stroke = np.where(kept, np.float32(0.9), np.float32(0))
     haloed = stroke.copy()
-    haloed[9:51, 24:36][~kept[9:51, 24:36]] = threshold / 2
+    haloed[10:50, 25:27] = haloed[10:50, 33:35] = threshold / 2
     np.testing.assert_array_equal(_framed_digit(haloed, kept, threshold), _framed_digit(stroke, kept, threshold))
     assert _framed_digit(stroke, kept, threshold).max() == 1
 
