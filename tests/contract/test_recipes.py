@@ -4,6 +4,7 @@ as the object. Bright ink on a dark background, as the recipes take it."""
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy.stats import median_abs_deviation
 
 from contract.geometry import SIDE
@@ -267,6 +268,23 @@ def test_a_digits_ink_starts_at_half_the_threshold():
     haloed[10:50, 25:27] = haloed[10:50, 33:35] = threshold / 2
     np.testing.assert_array_equal(_framed_digit(haloed, kept, threshold), _framed_digit(stroke, kept, threshold))
     assert _framed_digit(stroke, kept, threshold).max() == 1
+
+
+# Cut from the ink of a photographed page with ruled lines, where cc3d 4.1's labelling of bool masks
+# split the top piece in two and left a label without pixels: the piece chosen was empty (a 500).
+SPLIT_BY_CC3D = """
+....### ....### ....### ...#### ...#### ....### ....### .....## ....... ....... ....... ####### #######
+....... ....... ....... ....... ....... ....... ....... ....... ....... ....... ....... ....... .......
+....... ####### #######
+"""
+
+
+def test_every_piece_is_labelled_whole_as_scipy_labels_it():
+    mask = np.array([[pixel == "#" for pixel in row] for row in SPLIT_BY_CC3D.split()])
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    pieces = _pieces(mask)
+    assert len(pieces.counts) == count == 3
+    assert sorted(pieces.counts.tolist()) == sorted(np.bincount(labels.ravel())[1:].tolist())
 
 
 def test_each_of_the_pieces_that_reach_furthest_is_tried_as_the_subjects_first_piece():
