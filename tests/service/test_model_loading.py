@@ -76,6 +76,24 @@ def test_an_encoder_that_takes_another_shape_is_named_with_the_shape_it_takes(mo
     assert str(refused.value) == f"{model_copy}: encoder input ['N', 1, 28, 32] is not [N, 1, 28, 28]"
 
 
+def test_an_encoder_whose_mu_and_sigma_differ_in_size_is_named_with_each(model_copy):
+    """The encoder's last layer (2K = 4 wide) split 3 and 1 instead of 2 and 2."""
+    encoder = onnx.load(model_copy / "encoder.onnx")
+    split = next(node for node in encoder.graph.node if node.op_type == "Split")
+    del split.attribute[:]
+    split.attribute.append(onnx.helper.make_attribute("axis", 1))
+    encoder.graph.initializer.append(numpy_helper.from_array(np.array([3, 1], np.int64), "sizes_3_1"))
+    split.input.append("sizes_3_1")
+    del encoder.graph.value_info[:]  # the shapes onnxruntime infers, not those the exporter wrote
+    for output in encoder.graph.output:
+        output.type.tensor_type.shape.dim[-1].dim_param = "K"
+    rewritten(model_copy, "encoder", encoder)
+    sizes = "{'model.json latent_size': 2, 'encoder mu': 3, 'encoder sigma': 1, 'decoder z': 2}"
+    with pytest.raises(ModelError) as refused:
+        VerifiedModel.load(model_copy, threads=1)
+    assert str(refused.value) == f"{model_copy}: latent sizes disagree: {sizes}"
+
+
 def test_a_reference_set_of_the_wrong_size_says_how_many_bytes_it_has_and_should(model_copy):
     reference = model_copy / "reference.bin"
     expected = reference.stat().st_size
