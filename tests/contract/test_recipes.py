@@ -423,6 +423,12 @@ def test_strokes_closer_than_a_tenth_of_their_height_are_one_digit():
     assert bars((20, 79, 50, 57, 1.0), (20, 79, 65, 72, 1.0)) == [(50, 57), (65, 72)]
 
 
+def test_a_speck_under_8_rows_beside_a_digit_is_not_part_of_it():
+    first, second = (20, 79, 20, 27, 1.0), (20, 79, 60, 67, 1.0)
+    assert bars(first, second, (50, 56, 29, 30, 1.0)) == [(20, 27), (60, 67)]  # 7 rows, a column away
+    assert bars(first, second, (50, 57, 29, 30, 1.0)) == [(20, 30), (60, 67)]  # 8 rows: a stroke
+
+
 def test_digits_of_a_number_are_alike_in_height_down_to_six_tenths():
     tall = (20, 79, 20, 27, 1.0)  # 60 rows
     assert bars(tall, (32, 67, 60, 67, 1.0)) == [(20, 27), (60, 67)]  # 36 rows: 0.6 of 60
