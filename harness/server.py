@@ -126,8 +126,7 @@ class Server:
         return self.process.wait(timeout)
 
     def log_lines(self) -> list[dict]:
-        """The JSON lines the server wrote to stderr; read once it has stopped, as the file's offset
-        is shared with the server."""
+        """The JSON lines the server wrote to stderr so far."""
         self.log.seek(0)
         return [json.loads(line) for line in self.log.read().splitlines()]
 
@@ -158,7 +157,10 @@ def running_server(
         return _http_port(process) is not None and len(listening_ports(process)) == 1 + grpc
 
     with (
-        tempfile.TemporaryFile("w+") as log,
+        tempfile.TemporaryDirectory() as folder,
+        # opened for appending: the server's writes land at the end even while log_lines has moved
+        # the offset it shares with the server back to the start
+        (Path(folder) / "server.log").open("a+") as log,
         launched(command, ready, env=env, cwd=cwd, output=log, ready_within=ready_within) as process,
     ):
         http_port = _http_port(process)
