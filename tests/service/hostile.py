@@ -52,6 +52,8 @@ def corpus() -> list[Hostile]:
     colour_claim = good[:8] + png_chunk(b"IHDR", colour_header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
     jpeg = encoded(Image.fromarray(digit_on_paper()), "JPEG")
     cmyk_jpeg = encoded(Image.fromarray(digit_on_paper()).convert("CMYK"), "JPEG")
+    turned_jpeg = _exif_rotated_jpeg()
+    tiff = encoded(Image.fromarray(digit_on_paper()), "TIFF")
     no_ink = "no ink found"
     cases = [
         ("empty body", b"", "image/png", 422, "empty body: send the image's bytes"),
@@ -114,22 +116,10 @@ def corpus() -> list[Hostile]:
         ("16-bit grey PNG", png(digit_on_paper().astype(np.uint16) * 257), "image/png", 200, digit_on_paper()),
         ("CMYK JPEG", cmyk_jpeg, "image/jpeg", 200, _as_decoded(cmyk_jpeg)),
         ("palette PNG", encoded(Image.fromarray(digit_on_paper()).convert("P")), "image/png", 200, digit_on_paper()),
-        ("EXIF-rotated JPEG", _exif_rotated_jpeg(), "image/jpeg", 200, _as_decoded(_exif_rotated_jpeg())),
+        ("EXIF-rotated JPEG", turned_jpeg, "image/jpeg", 200, _as_decoded(turned_jpeg)),
         ("JPEG declared as PNG", jpeg, "image/png", 200, _as_decoded(jpeg)),
-        (
-            "TIFF (not accepted)",
-            encoded(Image.fromarray(digit_on_paper()), "TIFF"),
-            "image/tiff",
-            415,
-            "'image/tiff' not accepted",
-        ),
-        (
-            "TIFF declared as PNG",
-            encoded(Image.fromarray(digit_on_paper()), "TIFF"),
-            "image/png",
-            415,
-            "accepted format",
-        ),
+        ("TIFF (not accepted)", tiff, "image/tiff", 415, "'image/tiff' not accepted"),
+        ("TIFF declared as PNG", tiff, "image/png", 415, "accepted format"),
         ("SVG", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml", 415, "'image/svg+xml' not accepted"),
     ]
     return [Hostile(*case) for case in cases]

@@ -38,9 +38,7 @@ def test_loading_warns_of_nothing(model_dir):
 def test_a_listed_file_onnxruntime_cannot_load_is_named_with_its_error(model_copy):
     encoder = model_copy / "encoder.onnx"
     encoder.write_bytes(b"not a graph")
-    description = json.loads((model_copy / "model.json").read_text())
-    description["encoder"]["sha256"] = sha256_of(encoder)
-    (model_copy / "model.json").write_text(json.dumps(description))
+    relisted(model_copy, "encoder", encoder)
     with pytest.raises(ModelError, match=rf"^{encoder}: onnxruntime cannot load it \(.*INVALID_PROTOBUF"):
         VerifiedModel.load(model_copy, threads=1)
 
@@ -59,12 +57,17 @@ def test_an_unreadable_description_says_why(tmp_path):
     assert str(refused.value) == f"{tmp_path / 'model.json'}: cannot read (Is a directory)"
 
 
+def relisted(model_copy, name: str, path) -> None:
+    """model.json's entry `name` given the digest of the file as it now is."""
+    description = json.loads((model_copy / "model.json").read_text())
+    description[name]["sha256"] = sha256_of(path)
+    (model_copy / "model.json").write_text(json.dumps(description))
+
+
 def rewritten(model_copy, name: str, graph: onnx.ModelProto) -> None:
     """A graph saved in place of the folder's own, listed in model.json with its new digest."""
     onnx.save(graph, model_copy / f"{name}.onnx")
-    description = json.loads((model_copy / "model.json").read_text())
-    description[name]["sha256"] = sha256_of(model_copy / f"{name}.onnx")
-    (model_copy / "model.json").write_text(json.dumps(description))
+    relisted(model_copy, name, model_copy / f"{name}.onnx")
 
 
 def test_an_encoder_that_takes_another_shape_is_named_with_the_shape_it_takes(model_copy):
@@ -98,9 +101,7 @@ def test_a_reference_set_of_the_wrong_size_says_how_many_bytes_it_has_and_should
     reference = model_copy / "reference.bin"
     expected = reference.stat().st_size
     reference.write_bytes(reference.read_bytes()[:-17])
-    description = json.loads((model_copy / "model.json").read_text())
-    description["reference"]["sha256"] = sha256_of(reference)
-    (model_copy / "model.json").write_text(json.dumps(description))
+    relisted(model_copy, "reference", reference)
     with pytest.raises(ModelError) as refused:
         VerifiedModel.load(model_copy, threads=1)
     assert str(refused.value) == f"{reference}: {expected - 17} bytes, not {expected}"
