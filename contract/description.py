@@ -15,6 +15,7 @@ from contract.reference import LAYOUT, REFERENCE_FILE
 DESCRIPTION_FILE = "model.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
+OUTLIERS_FILE = "outliers.onnx"
 FORMAT_VERSION = 2
 
 
@@ -39,8 +40,11 @@ class Likelihood(BaseModel):
     variance: float | None = Field(description="sigma^2 of the gaussian likelihood; None for bernoulli.")
 
 
+ELBO_SCORE = "ELBO at the posterior mean, nats: log P(x | z = mu) - KL(Q(Z|x) || N(0, I))"
+
+
 class NoveltyReference(BaseModel):
-    score: str = "ELBO at the posterior mean, nats: log P(x | z = mu) - KL(Q(Z|x) || N(0, I))"
+    score: str = ELBO_SCORE
     test_images: PositiveInt
     test_quantiles: list[float] = Field(min_length=2, description="The test images' scores at evenly spaced quantiles.")
 
@@ -66,6 +70,9 @@ class ModelDescription(BaseModel):
     decoder: Graph
     preprocessing: Preprocessing
     likelihood: Likelihood
+    outliers: Graph | None = Field(
+        None, description="The outlier head (training.outliers), whose log-odds lower the novelty score; optional."
+    )
     novelty: NoveltyReference
     reference: ReferenceSet | None = Field(None, description="The test set on the latent plane; older folders lack it.")
     training: dict = Field(description="The full training configuration (vae-train's options).")
@@ -80,6 +87,7 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def model_id(dataset: str, latent_size: int, likelihood: str, encoder_sha256: str, decoder_sha256: str) -> str:
-    digest = hashlib.sha256((encoder_sha256 + decoder_sha256).encode()).hexdigest()
+def model_id(dataset: str, latent_size: int, likelihood: str, *graph_sha256: str) -> str:
+    """The graphs' digests in the order the description lists them: encoder, decoder, outliers."""
+    digest = hashlib.sha256("".join(graph_sha256).encode()).hexdigest()
     return f"{dataset}-k{latent_size}-{likelihood}-{digest[:12]}"

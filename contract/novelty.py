@@ -3,8 +3,11 @@ the training data.
 
 The score is the ELBO at the posterior mean, in nats: log P(x | z = mu) - KL(Q(Z|x) || N(0, I)).
 Taking z = mu instead of a random draw makes it deterministic (the same picture, the same score)
-and costs one decoder call. It is reported with its percentile among the model's test images,
-whose scores the exporter records as quantiles in the model's description.
+and costs one decoder call. A model with an outlier head (training.outliers) also lowers the score
+by OUTLIER_WEIGHT nats for each nat of the head's -log P(familiar | x): the ELBO scores printed
+letters as it scores digits, the head tells them apart. The score is reported with its percentile
+among the model's test images, whose scores the exporter records as quantiles in the model's
+description.
 """
 
 import numpy as np
@@ -13,6 +16,9 @@ from contract.geometry import PIXELS
 
 QUANTILES = 201  # the test images' scores at 0, 0.5, ..., 100 percent
 SMALLEST_PROBABILITY = 1e-6  # a Bernoulli mean of exactly 0 or 1 would give an infinite score
+# Large enough that a confident head (log-odds of 3 or more) outweighs the spread of the test
+# images' ELBOs, small enough that its doubts about a real digit (log-odds near 0) cost less than it.
+OUTLIER_WEIGHT = 100.0
 
 
 def elbo_at_mean(
@@ -27,6 +33,12 @@ def elbo_at_mean(
         log_likelihood = (x * np.log(f) + (1 - x) * np.log1p(-f)).sum(1)
     kl = 0.5 * (np.square(mu) + np.square(sigma) - 2 * np.log(sigma) - 1).sum(1)  # Kingma & Welling, App. B
     return (log_likelihood - kl).astype(np.float32)
+
+
+def with_outlier_head(elbo: np.ndarray, outlier_log_odds: np.ndarray) -> np.ndarray:
+    """The ELBO (N,) less OUTLIER_WEIGHT * -log P(familiar | x), from the head's log-odds (N,)
+    that x is an outlier: log P(familiar | x) = -softplus(log-odds)."""
+    return (elbo - OUTLIER_WEIGHT * np.logaddexp(0, outlier_log_odds)).astype(np.float32)
 
 
 def reference_quantiles(scores: np.ndarray) -> list[float]:

@@ -8,6 +8,7 @@ gives the same bytes.
 """
 
 import io
+import string
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -284,17 +285,17 @@ def available_fonts() -> list[Path]:
     return [FONT_ROOT / name for name in FONT_FILES if (FONT_ROOT / name).exists()]
 
 
-def typeset(label: int, rng: np.random.Generator, font: Path) -> bytes:
-    """The digit's label set in a font, dark on light paper, at a random size and place."""
+def typeset(text: str, rng: np.random.Generator, font: Path) -> bytes:
+    """text (a digit, a letter) set in a font, dark on light paper, at a random size and place."""
     size = int(rng.uniform(40, 400))
     width, height = int(size * rng.uniform(1.2, 3)), int(size * rng.uniform(1.5, 3))
     image = Image.new("L", (width, height), int(rng.uniform(200, 250)))
     draw = ImageDraw.Draw(image)
     face = ImageFont.truetype(str(font), size)
-    left, top, right, bottom = draw.textbbox((0, 0), str(label), font=face)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
     x = rng.uniform(0, max(1, width - (right - left))) - left
     y = rng.uniform(0, max(1, height - (bottom - top))) - top
-    draw.text((x, y), str(label), fill=int(rng.uniform(0, 70)), font=face)
+    draw.text((x, y), text, fill=int(rng.uniform(0, 70)), font=face)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=92)
     return out.getvalue()
@@ -394,8 +395,18 @@ def corpus(images: np.ndarray, labels: np.ndarray, condition: str, seed: int = 0
     if condition == "fonts":
         fonts = available_fonts()
         for index, label in enumerate(labels):
-            yield Picture(typeset(int(label), rng, fonts[index % len(fonts)]), int(label), condition)
+            yield Picture(typeset(str(label), rng, fonts[index % len(fonts)]), int(label), condition)
         return
     make = CONDITIONS[condition]
     for digit, label in zip(images, labels, strict=True):
         yield Picture(make(digit, rng), int(label), condition)
+
+
+def typeset_letters(count: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
+    """count letters, each drawn at random from a-z and A-Z, set as the typeset digits are: the
+    outsiders a digit model's novelty score should refuse."""
+    rng = np.random.default_rng([seed, zlib.crc32(b"letters")])
+    fonts = available_fonts()
+    for index in range(count):
+        letter = string.ascii_letters[rng.integers(len(string.ascii_letters))]
+        yield letter, typeset(letter, rng, fonts[index % len(fonts)])

@@ -136,7 +136,7 @@ class VaeTrain(BaseSettings, cli_prog_name="vae-train", cli_kebab_case=True, cli
 def _option(location: Location) -> str:
     subcommands = VaeTrain.model_fields
     parts = [str(part).replace("_", "-") for part in location if part not in subcommands]
-    return "--" + ".".join(parts)
+    return "--" + ".".join(parts) if parts else ""  # a check of several options names them itself
 
 
 def main(argv: list[str] | None = None) -> None:

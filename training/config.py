@@ -3,7 +3,8 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from contract.geometry import SIDE
 from contract.recipes import RECIPES, Recipe
@@ -81,6 +82,12 @@ class TrainConfig(BaseModel):
         "printed digits then land beside their handwritten kind (training.typeset).",
     )
     typeset_count: PositiveInt = Field(4500, description="How many printed digits join, when fonts are given.")
+    outlier_letters: int = Field(
+        0,
+        ge=0,
+        description="Printed letters, in the typeset fonts, that an outlier head learns to tell from the training "
+        "images, lowering their novelty score (training.outliers); 0 trains no head.",
+    )
     iw_samples: PositiveInt = Field(1000, description="Importance samples per image for the log-likelihood estimate.")
     iw_images: PositiveInt = Field(2000, description="Test images (the first N) for the importance-weighted estimate.")
     recipe: Recipe | Literal["auto"] = Field(
@@ -94,3 +101,11 @@ class TrainConfig(BaseModel):
         description="torch intra-op threads; 1 holds steady on a busy machine, where more can be slower "
         "(benchmarks.training measures it).",
     )
+
+    @model_validator(mode="after")
+    def _letters_need_fonts(self) -> "TrainConfig":
+        if self.outlier_letters and not self.typeset_fonts:
+            raise PydanticCustomError(
+                "fonts_needed", "--outlier-letters sets letters in the typeset fonts: give --typeset-fonts too"
+            )
+        return self

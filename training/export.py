@@ -1,4 +1,5 @@
-"""ONNX export of the encoder and decoder, checked against torch, described by model.json."""
+"""ONNX export of the encoder, the decoder and the outlier head if any, checked against torch,
+described by model.json."""
 
 import json
 import logging
@@ -19,8 +20,10 @@ from torch import nn
 from contract.description import (
     DECODER_FILE,
     DESCRIPTION_FILE,
+    ELBO_SCORE,
     ENCODER_FILE,
     FORMAT_VERSION,
+    OUTLIERS_FILE,
     Graph,
     Likelihood,
     ModelDescription,
@@ -31,12 +34,13 @@ from contract.description import (
     sha256_of,
 )
 from contract.geometry import SIDE
-from contract.novelty import elbo_at_mean, reference_quantiles
+from contract.novelty import OUTLIER_WEIGHT, elbo_at_mean, reference_quantiles, with_outlier_head
 from contract.recipes import RECIPES, Recipe
 from contract.reference import REFERENCE_FILE, write_reference
 from training.config import TrainConfig
 from training.errors import ExportError
 from training.model import VAE
+from training.outliers import OutlierHead
 
 PARITY_TOLERANCE = 1e-5
 PARITY_IMAGES = 1000
@@ -115,18 +119,22 @@ def _max_difference(session: onnxruntime.InferenceSession, feed: np.ndarray, exp
     return max(float(np.abs(got - want.numpy()).max()) for got, want in zip(outputs, expected, strict=True))
 
 
+def _session(path: Path) -> onnxruntime.InferenceSession:
+    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
 @torch.inference_mode()
-def check_parity(export_dir: Path, vae: VAE, test_pixels: torch.Tensor) -> dict[str, float]:
+def check_parity(export_dir: Path, vae: VAE, head: OutlierHead | None, test_pixels: torch.Tensor) -> dict[str, float]:
     """Max absolute difference between onnxruntime and torch on the first 1,000 test images."""
     images = test_pixels[:PARITY_IMAGES].reshape(-1, 1, SIDE, SIDE)
     mu, sigma = EncoderGraph(vae)(images)
     decoded = DecoderGraph(vae)(mu)
-    encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
-    decoder = onnxruntime.InferenceSession(export_dir / DECODER_FILE, providers=["CPUExecutionProvider"])
     differences = {
-        "encoder": _max_difference(encoder, images.numpy(), [mu, sigma]),
-        "decoder": _max_difference(decoder, mu.numpy(), [decoded]),
+        "encoder": _max_difference(_session(export_dir / ENCODER_FILE), images.numpy(), [mu, sigma]),
+        "decoder": _max_difference(_session(export_dir / DECODER_FILE), mu.numpy(), [decoded]),
     }
+    if head is not None:
+        differences["outliers"] = _max_difference(_session(export_dir / OUTLIERS_FILE), images.numpy(), [head(images)])
     for name, difference in differences.items():
         if not difference <= PARITY_TOLERANCE:
             raise ExportError(f"{name}.onnx differs from torch by {difference:.2e} > {PARITY_TOLERANCE:.0e}")
@@ -144,21 +152,25 @@ class Published:
     metrics: dict
 
 
-def novelty_reference(export_dir: Path, test_pixels: torch.Tensor, likelihood: Likelihood) -> NoveltyReference:
+def novelty_reference(
+    export_dir: Path, test_pixels: torch.Tensor, likelihood: Likelihood, with_head: bool
+) -> NoveltyReference:
     """The test images' novelty scores, as the service computes them (through the ONNX files)."""
     images = test_pixels.reshape(-1, 1, SIDE, SIDE).numpy()
-    encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
-    decoder = onnxruntime.InferenceSession(export_dir / DECODER_FILE, providers=["CPUExecutionProvider"])
-    mu, sigma = encoder.run(None, {"image": images})
-    means = decoder.run(None, {"z": mu})[0]
+    mu, sigma = _session(export_dir / ENCODER_FILE).run(None, {"image": images})
+    means = _session(export_dir / DECODER_FILE).run(None, {"z": mu})[0]
     scores = elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
-    return NoveltyReference(test_images=len(images), test_quantiles=reference_quantiles(scores))
+    score = ELBO_SCORE
+    if with_head:
+        log_odds = _session(export_dir / OUTLIERS_FILE).run(None, {"image": images})[0]
+        scores = with_outlier_head(scores, log_odds)
+        score += f", less {OUTLIER_WEIGHT:g} x -log P(familiar | x) from the outlier head"
+    return NoveltyReference(score=score, test_images=len(images), test_quantiles=reference_quantiles(scores))
 
 
 def reference_set(export_dir: Path, test_pixels: torch.Tensor, test_labels: np.ndarray) -> ReferenceSet:
     """The test images' mu and sigma through the ONNX encoder, as the service computes them."""
-    encoder = onnxruntime.InferenceSession(export_dir / ENCODER_FILE, providers=["CPUExecutionProvider"])
-    mu, sigma = encoder.run(None, {"image": test_pixels.reshape(-1, 1, SIDE, SIDE).numpy()})
+    mu, sigma = _session(export_dir / ENCODER_FILE).run(None, {"image": test_pixels.reshape(-1, 1, SIDE, SIDE).numpy()})
     path = export_dir / REFERENCE_FILE
     write_reference(path, mu, sigma, test_labels)
     return ReferenceSet(sha256=sha256_of(path), count=len(mu))
@@ -177,7 +189,8 @@ def library_versions() -> dict[str, str]:
 def check_folder(folder: Path) -> None:
     """The folder's files, read back from the disk, are those its model.json describes."""
     description = ModelDescription.model_validate_json((folder / DESCRIPTION_FILE).read_text())
-    listed = [description.encoder, description.decoder, *([description.reference] if description.reference else [])]
+    optional = [item for item in (description.outliers, description.reference) if item is not None]
+    listed = [description.encoder, description.decoder, *optional]
     for item in listed:
         if sha256_of(folder / item.file) != item.sha256:
             raise ExportError(f"{folder / item.file}: its sha256 differs from model.json's after writing")
@@ -187,11 +200,13 @@ def export_model(
     vae: VAE,
     config: TrainConfig,
     export_dir: Path,
+    head: OutlierHead | None,
     published: Published,
     test_pixels: torch.Tensor,
     test_labels: np.ndarray,
 ) -> ModelDescription:
-    """Write encoder.onnx, decoder.onnx and model.json into export_dir; return the description."""
+    """Write encoder.onnx, decoder.onnx, outliers.onnx (with a head) and model.json into
+    export_dir; return the description."""
     vae = vae.eval()
     latent = config.vae.latent_size
     image = ["N", 1, SIDE, SIDE]
@@ -229,15 +244,26 @@ def export_model(
         outputs={"image": image},
         sha256=sha256_of(export_dir / DECODER_FILE),
     )
+    outliers = None
+    if head is not None:
+        _export_graph(head, example_image, "image", ["outlier_log_odds"], export_dir / OUTLIERS_FILE, metadata)
+        outliers = Graph(
+            file=OUTLIERS_FILE,
+            inputs={"image": image},
+            outputs={"outlier_log_odds": ["N"]},
+            sha256=sha256_of(export_dir / OUTLIERS_FILE),
+        )
+    graphs = [graph.sha256 for graph in (encoder, decoder, outliers) if graph is not None]
     description = ModelDescription(
         **defining,
-        id=model_id(published.dataset, latent, likelihood.kind, encoder.sha256, decoder.sha256),
+        id=model_id(published.dataset, latent, likelihood.kind, *graphs),
         encoder=encoder,
         decoder=decoder,
-        novelty=novelty_reference(export_dir, test_pixels, likelihood),
+        outliers=outliers,
+        novelty=novelty_reference(export_dir, test_pixels, likelihood, with_head=head is not None),
         reference=reference_set(export_dir, test_pixels, test_labels),
         metrics=published.metrics,
-        parity_max_abs_difference=check_parity(export_dir, vae, test_pixels),
+        parity_max_abs_difference=check_parity(export_dir, vae, head, test_pixels),
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )

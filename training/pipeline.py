@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from contract.description import ModelDescription
+from contract.geometry import IMAGE_SHAPE
 from contract.recipes import Recipe
 from training.config import TrainConfig
 from training.data import Dataset, class_names, dataset_name, framing_of
@@ -22,8 +23,9 @@ from training.evaluate import (
 from training.export import Published, check_folder, export_model
 from training.folders import replaced_whole
 from training.model import VAE
+from training.outliers import OutlierHead, train_outlier_head
 from training.plots import draw_all
-from training.train import as_pixels, load_best_model
+from training.train import as_pixels, load_best_model, split_training_set
 
 METRICS_SUMMARY = "test_metrics.json"
 
@@ -59,6 +61,14 @@ def measure(model: VAE, dataset: Dataset, config: TrainConfig, test: TestSet) ->
     return metrics
 
 
+def outlier_head(config: TrainConfig, dataset: Dataset, test: TestSet) -> tuple[OutlierHead, dict]:
+    """The run's outlier head, trained on its training images and letters, and what it flags."""
+    head = train_outlier_head(split_training_set(dataset, config).train, config)
+    with torch.inference_mode():
+        flagged = float((head(test.pixels.reshape(-1, *IMAGE_SHAPE)) > 0).float().mean())
+    return head, {"letters": config.outlier_letters, "test_images_taken_for_outliers": round(flagged, 4)}
+
+
 def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_dir: Path) -> ModelDescription:
     """Evaluate the best weights of a run, draw its figures and export it to export_dir."""
     started = time.perf_counter()
@@ -66,6 +76,9 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     pixels = as_pixels(dataset.test.images[: config.test_limit])
     test = TestSet(pixels, dataset.test.labels[: config.test_limit], posterior_means(model, pixels))
     metrics = measure(model, dataset, config, test)
+    head = None
+    if config.outlier_letters:
+        head, metrics["outlier_head"] = outlier_head(config, dataset, test)
     metrics["evaluation_seconds"] = round(time.perf_counter() - started, 1)
     metrics["epochs_trained"] = len(history)
     metrics["best_epoch"] = max(history, key=lambda row: row["validation_elbo"])["epoch"]
@@ -76,4 +89,4 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     published = Published(dataset_name(dataset, config.data_dir), dataset.sha256, classes, recipe, metrics)
     with replaced_whole(export_dir, check_folder) as folder:
         draw_all(model, test.pixels, test.mu, test.labels, classes, history, folder / "figures")
-        return export_model(model, config, folder, published, test.pixels, test.labels)
+        return export_model(model, config, folder, head, published, test.pixels, test.labels)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, ReferenceSet, sha256_of
 from contract.geometry import IMAGE_SHAPE
-from contract.novelty import Percentiles, elbo_at_mean
+from contract.novelty import Percentiles, elbo_at_mean, with_outlier_head
 from contract.recipes import Recipe
 from contract.validation import dotted, first_error
 from service.core.errors import ModelError
@@ -57,7 +57,9 @@ def _verified_file(model_dir: Path, listed: Graph | ReferenceSet) -> Path:
 @dataclass(frozen=True)
 class Novelty:
     elbo: np.ndarray  # (N,) nats
-    percentile: np.ndarray  # (N,) share of the model's test images that scored lower, in percent
+    # (N,) share of the model's test images that scored lower, in percent; the score is the ELBO, lowered
+    # by the outlier head's verdict when the model has one (contract.novelty)
+    percentile: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class VerifiedModel:
     description: ModelDescription
     encoder: onnxruntime.InferenceSession
     decoder: onnxruntime.InferenceSession
+    outliers: onnxruntime.InferenceSession | None  # the outlier head, for models trained with one
     percentiles: Percentiles
     reference: bytes | None  # contract.reference's layout, served to the explorer page as it is
 
@@ -88,8 +91,14 @@ class VerifiedModel:
     def novelty(self, images: np.ndarray, means: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> Novelty:
         """The novelty score of each image, given the encoder's and the decoder's outputs for it."""
         likelihood = self.description.likelihood
-        scores = elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
-        return Novelty(scores, self.percentiles(scores))
+        elbo = elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
+        return Novelty(elbo, self.percentiles(self.novelty_score(images, elbo)))
+
+    def novelty_score(self, images: np.ndarray, elbo: np.ndarray) -> np.ndarray:
+        """What the percentile places: the ELBO, lowered by the outlier head's verdict if there is one."""
+        if self.outliers is None:
+            return elbo
+        return with_outlier_head(elbo, self.outliers.run(None, {"image": images})[0])
 
     @classmethod
     def load(cls, model_dir: Path, threads: int) -> "VerifiedModel":
@@ -104,15 +113,20 @@ class VerifiedModel:
         }
         if len(set(sizes.values())) != 1:
             raise ModelError(f"{model_dir}: latent sizes disagree: {sizes}")
-        if list(encoder.get_inputs()[0].shape[1:]) != list(IMAGE_SHAPE):
-            raise ModelError(f"{model_dir}: encoder input {encoder.get_inputs()[0].shape} is not [N, 1, 28, 28]")
+        outliers = None
+        if description.outliers is not None:
+            outliers = _session(_verified_file(model_dir, description.outliers), threads)
+        for name, graph in (("encoder", encoder), ("outlier head", outliers)):
+            if graph is not None and list(graph.get_inputs()[0].shape[1:]) != list(IMAGE_SHAPE):
+                raise ModelError(f"{model_dir}: {name} input {graph.get_inputs()[0].shape} is not [N, 1, 28, 28]")
         reference = None
         if description.reference is not None:
             reference = _verified_file(model_dir, description.reference).read_bytes()
             expected = description.reference.count * (8 * description.latent_size + 1)
             if len(reference) != expected:
                 raise ModelError(f"{model_dir / description.reference.file}: {len(reference)} bytes, not {expected}")
-        return cls(description, encoder, decoder, Percentiles(description.novelty.test_quantiles), reference)
+        percentiles = Percentiles(description.novelty.test_quantiles)
+        return cls(description, encoder, decoder, outliers, percentiles, reference)
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """images (N, 1, 28, 28) float32 in [0, 1] -> mu, sigma (N, K)."""

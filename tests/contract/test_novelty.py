@@ -4,9 +4,10 @@ densities and KL divergence, not the formulas the score is written with."""
 import numpy as np
 import pytest
 import torch
+from scipy.special import expit
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from contract.novelty import Percentiles, elbo_at_mean, reference_quantiles
+from contract.novelty import Percentiles, elbo_at_mean, reference_quantiles, with_outlier_head
 
 
 def inputs(likelihood: str):
@@ -68,3 +69,16 @@ def test_the_reference_quantiles_are_201_scores_in_thousandths_of_a_nat():
     quantiles = reference_quantiles(scores)
     assert len(quantiles) == 201 and quantiles[0] == -200.123 and quantiles[-1] == -100.654
     assert quantiles[100] == round(float(np.median(scores)), 3)
+
+
+def test_the_outlier_head_lowers_the_score_by_its_weight_times_minus_log_p_familiar():
+    """Against scipy's logistic function: log-odds 0 costs 100 log 2 nats, a confident "familiar"
+    (-30) nothing, a confident "outlier" (+30) 3,000 nats; extreme log-odds stay finite."""
+    elbo = np.array([250.0, 250.0, 250.0, 250.0, -80.0])
+    log_odds = np.array([0.0, -30.0, 30.0, 800.0, -2.5])
+    with np.errstate(divide="ignore"):
+        expected = elbo + 100 * np.log(expit(-log_odds))
+    expected[3] = 250.0 - 100 * 800.0  # expit underflows to 0 there; the exact value is -log-odds
+    got = with_outlier_head(elbo, log_odds)
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-3)
