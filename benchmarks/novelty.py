@@ -88,36 +88,43 @@ def main() -> None:
     model = VerifiedModel.load(args.model_dir, threads=1)
     as_input = lambda images: (images[: args.count].astype(np.float32) / 255)[:, None]  # noqa: E731
     digits = as_input(load_dataset(args.data_dir).test.images)
-    insiders = scores(model, digits)
     letter_images, which = letters(args.count)
-    letter_scores, digit_like = scores(model, letter_images), np.isin(which, list(DIGIT_LIKE))
+    digit_like = np.isin(which, list(DIGIT_LIKE))
     outsiders = {
-        "Fashion-MNIST": scores(model, as_input(load_dataset(args.outsiders_dir).test.images)),
-        "typeset letters": letter_scores,
-        f"  of them drawn like a digit ({DIGIT_LIKE})": letter_scores[digit_like],
-        "  the other letters": letter_scores[~digit_like],
-        "noise": scores(model, noise(args.count, np.random.default_rng(0))),
+        "Fashion-MNIST": as_input(load_dataset(args.outsiders_dir).test.images),
+        "typeset letters": letter_images,
+        f"  of them drawn like a digit ({DIGIT_LIKE})": letter_images[digit_like],
+        "  the other letters": letter_images[~digit_like],
+        "noise": noise(args.count, np.random.default_rng(0)),
     }
-    head = "with its outlier head" if model.outliers is not None else "without an outlier head"
-    print(f"{model.id}, {head}; insiders: {len(insiders)} MNIST test digits; threshold: percentile 1")
-    print("| outsiders | AUROC | share below percentile 1 | median percentile |")
-    print("|---|---|---|---|")
-    for name, outside in outsiders.items():
-        labels = np.r_[np.ones(len(insiders)), np.zeros(len(outside))]
-        auroc = roc_auc_score(labels, np.r_[insiders, outside])
-        below = float((model.percentiles(outside) < THRESHOLD_PERCENTILE).mean())
-        print(f"| {name} | {auroc:.3f} | {below:.3f} | {float(np.median(model.percentiles(outside))):.2f} |")
-    for name, inside in {
-        "MNIST test digits": insiders,
-        "typeset digits (the pictures benchmark's)": scores(model, typeset_digits(args.count, args.data_dir)),
+    # the same images scored by the ELBO alone, side by side, when the model has a head
+    variants = {"AUROC": model}
+    if model.outliers is not None:
+        variants = {"AUROC, ELBO alone": dataclasses.replace(model, outliers=None), "AUROC, with the head": model}
+    insiders = {name: scores(variant, digits) for name, variant in variants.items()}
+    print(f"{model.id}; insiders: {len(digits)} MNIST test digits; threshold: percentile 1")
+    print(f"| outsiders | {' | '.join(variants)} | share below percentile 1 | median percentile |")
+    print(f"|---|{'---|' * len(variants)}---|---|")
+    for name, images in outsiders.items():
+        aurocs = []
+        for variant_name, variant in variants.items():
+            outside = scores(variant, images)
+            labels = np.r_[np.ones(len(digits)), np.zeros(len(outside))]
+            aurocs.append(f"{roc_auc_score(labels, np.r_[insiders[variant_name], outside]):.3f}")
+        found = model.percentiles(outside)
+        below = float((found < THRESHOLD_PERCENTILE).mean())
+        print(f"| {name} | {' | '.join(aurocs)} | {below:.3f} | {float(np.median(found)):.2f} |")
+    for name, images in {
+        "MNIST test digits": digits,
+        "typeset digits (the pictures benchmark's)": typeset_digits(args.count, args.data_dir),
     }.items():
-        print(f"| ({name}) | - | {float((model.percentiles(inside) < THRESHOLD_PERCENTILE).mean()):.3f} | - |")
+        below = float((model.percentiles(scores(model, images)) < THRESHOLD_PERCENTILE).mean())
+        print(f"| ({name}) | {'- | ' * len(variants)}{below:.3f} | - |")
     if model.outliers is not None:
         for batch in (1, 64):
             per_image = cost(model, digits[:batch])
             print(f"/encode's model call, {batch} image(s) per call, per image: ", end="")
             print(", ".join(f"{name} {micros:.0f} us" for name, micros in per_image.items()))
-
 
 if __name__ == "__main__":
     main()
