@@ -126,5 +126,6 @@ def main() -> None:
             print(f"/encode's model call, {batch} image(s) per call, per image: ", end="")
             print(", ".join(f"{name} {micros:.0f} us" for name, micros in per_image.items()))
 
+
 if __name__ == "__main__":
     main()
