@@ -9,7 +9,8 @@ from PIL import Image
 @dataclass(frozen=True)
 class Encoding:
     """Q(Z|x) for one picture (mu and sigma of shape (K,)) or many ((N, K)), with the novelty score:
-    elbo in nats, and the percentile of the model's test images that scored lower."""
+    elbo in nats, and the percentile of the model's test images whose novelty score (the ELBO, lowered
+    by the model's outlier head if it has one) was lower."""
 
     model_id: str
     mu: np.ndarray

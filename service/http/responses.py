@@ -66,8 +66,10 @@ class NoveltyScore(BaseModel):
         examples=[182.4],
     )
     percentile: float = Field(
-        description="Share of the model's test images (in percent) with a lower score: near 0 means "
-        "unlike anything the model was tested on. README: the suggested threshold.",
+        description="Share of the model's test images (in percent) with a lower novelty score: near 0 "
+        "means unlike anything the model was tested on. The score is the ELBO, lowered by the model's "
+        "outlier head when it has one (it tells printed letters from digits). README: the suggested "
+        "threshold.",
         examples=[41.5],
     )
 
