@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 from scipy.special import expit
@@ -86,3 +87,16 @@ def test_a_changed_head_is_refused(folder, tmp_path):
 def test_letters_without_fonts_are_refused_in_one_line(tmp_path, sample_data_dir):
     with pytest.raises(SystemExit, match="^vae-train: --outlier-letters sets letters in the typeset fonts: give "):
         main(["train", "--data-dir", str(sample_data_dir), "--out-dir", str(tmp_path), "--outlier-letters", "5"])
+
+
+def test_a_head_that_takes_another_shape_is_named_with_the_shape_it_takes(folder, tmp_path):
+    copy = shutil.copytree(folder, tmp_path / "model")
+    head = onnx.load(copy / "outliers.onnx")
+    head.graph.input[0].type.tensor_type.shape.dim[-1].dim_value = 32
+    onnx.save(head, copy / "outliers.onnx")
+    description = json.loads((copy / "model.json").read_text())
+    description["outliers"]["sha256"] = sha256_of(copy / "outliers.onnx")
+    (copy / "model.json").write_text(json.dumps(description))
+    with pytest.raises(ModelError) as refused:
+        VerifiedModel.load(copy, threads=1)
+    assert str(refused.value) == f"{copy}: outlier head input ['N', 1, 28, 32] is not [N, 1, 28, 28]"
