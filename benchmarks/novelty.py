@@ -38,7 +38,7 @@ DIGIT_LIKE = "lIOoSsZzbgqB"
 def scores(model: VerifiedModel, images: np.ndarray) -> np.ndarray:
     """Each image's novelty score, whose percentile /encode gives."""
     mu, sigma = model.encode(images)
-    return model.novelty_score(images, model.novelty(images, model.decode(mu), mu, sigma).elbo)
+    return model.novelty_score(images, model.elbo(images, model.decode(mu), mu, sigma))
 
 
 def letters(count: int) -> tuple[np.ndarray, np.ndarray]:

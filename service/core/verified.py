@@ -90,9 +90,13 @@ class VerifiedModel:
 
     def novelty(self, images: np.ndarray, means: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> Novelty:
         """The novelty score of each image, given the encoder's and the decoder's outputs for it."""
-        likelihood = self.description.likelihood
-        elbo = elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
+        elbo = self.elbo(images, means, mu, sigma)
         return Novelty(elbo, self.percentiles(self.novelty_score(images, elbo)))
+
+    def elbo(self, images: np.ndarray, means: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """The ELBO at the posterior mean of each image (N,), in nats, under the model's likelihood."""
+        likelihood = self.description.likelihood
+        return elbo_at_mean(images, means, mu, sigma, likelihood.kind, likelihood.variance)
 
     def novelty_score(self, images: np.ndarray, elbo: np.ndarray) -> np.ndarray:
         """What the percentile places: the ELBO, lowered by the outlier head's verdict if there is one."""

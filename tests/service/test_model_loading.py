@@ -15,6 +15,7 @@ from onnx import numpy_helper
 from contract.description import sha256_of
 from service.core.errors import ModelError
 from service.core.verified import VerifiedModel
+from tests.model_folders import relisted, rewritten
 
 
 @pytest.fixture
@@ -55,19 +56,6 @@ def test_an_unreadable_description_says_why(tmp_path):
     with pytest.raises(ModelError) as refused:
         VerifiedModel.load(tmp_path, threads=1)
     assert str(refused.value) == f"{tmp_path / 'model.json'}: cannot read (Is a directory)"
-
-
-def relisted(model_copy, name: str, path) -> None:
-    """model.json's entry `name` given the digest of the file as it now is."""
-    description = json.loads((model_copy / "model.json").read_text())
-    description[name]["sha256"] = sha256_of(path)
-    (model_copy / "model.json").write_text(json.dumps(description))
-
-
-def rewritten(model_copy, name: str, graph: onnx.ModelProto) -> None:
-    """A graph saved in place of the folder's own, listed in model.json with its new digest."""
-    onnx.save(graph, model_copy / f"{name}.onnx")
-    relisted(model_copy, name, model_copy / f"{name}.onnx")
 
 
 def test_an_encoder_that_takes_another_shape_is_named_with_the_shape_it_takes(model_copy):
