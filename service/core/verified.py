@@ -123,6 +123,10 @@ class VerifiedModel:
         for name, graph in (("encoder", encoder), ("outlier head", outliers)):
             if graph is not None and list(graph.get_inputs()[0].shape[1:]) != list(IMAGE_SHAPE):
                 raise ModelError(f"{model_dir}: {name} input {graph.get_inputs()[0].shape} is not [N, 1, 28, 28]")
+        if outliers is not None and len(outliers.get_outputs()[0].shape) != 1:
+            raise ModelError(
+                f"{model_dir}: outlier head output {outliers.get_outputs()[0].shape} is not [N], one log-odds per image"
+            )
         reference = None
         if description.reference is not None:
             reference = _verified_file(model_dir, description.reference).read_bytes()

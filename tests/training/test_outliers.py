@@ -98,3 +98,18 @@ def test_a_head_that_takes_another_shape_is_named_with_the_shape_it_takes(folder
     with pytest.raises(ModelError) as refused:
         VerifiedModel.load(copy, threads=1)
     assert str(refused.value) == f"{copy}: outlier head input ['N', 1, 28, 32] is not [N, 1, 28, 28]"
+
+
+def test_a_head_that_answers_a_column_is_refused(folder, tmp_path):
+    # a head exported as Linear(..., 1) without the squeeze: (N, 1) against the ELBO's (N,)
+    # would broadcast to (N, N) scores
+    copy = shutil.copytree(folder, tmp_path / "model")
+    head = onnx.load(copy / "outliers.onnx")
+    log_odds = head.graph.output[0]
+    head.graph.node.append(onnx.helper.make_node("Unsqueeze", [log_odds.name, "axis"], ["column"]))
+    head.graph.initializer.append(onnx.numpy_helper.from_array(np.array([1]), "axis"))
+    head.graph.output[0].CopyFrom(onnx.helper.make_tensor_value_info("column", onnx.TensorProto.FLOAT, ["N", 1]))
+    rewritten(copy, "outliers", head)
+    with pytest.raises(ModelError) as refused:
+        VerifiedModel.load(copy, threads=1)
+    assert str(refused.value) == f"{copy}: outlier head output ['N', 1] is not [N], one log-odds per image"
