@@ -9,8 +9,8 @@ scored as the service scores it (the ELBO at the posterior mean, lowered by the 
 verdict when the model has one) and given as its percentile among the test images; AUROC is the
 chance that a random insider scores above a random outsider. The share below the suggested
 threshold (percentile 1) is printed for each, and for the benchmark's typeset digits, which should
-pass. Last, the score's cost: /encode's whole model call for one image and for 64, with and without
-the outlier head, medians of interleaved runs.
+pass. Last, the cost: /encode's whole model call for one image and for 64, as served, without the
+outlier head and without the deskew, medians of interleaved runs.
 """
 
 import argparse
@@ -36,9 +36,10 @@ DIGIT_LIKE = "lIOoSsZzbgqB"
 
 
 def scores(model: VerifiedModel, images: np.ndarray) -> np.ndarray:
-    """Each image's novelty score, whose percentile /encode gives."""
+    """Each image's novelty score, whose percentile /encode gives: of the image as the graphs see it."""
+    seen = model.upright(images)
     mu, sigma = model.encode(images)
-    return model.novelty_score(images, model.elbo(images, model.decode(mu), mu, sigma))
+    return model.novelty_score(seen, model.elbo(seen, model.decode(mu), mu, sigma))
 
 
 def letters(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +55,14 @@ def typeset_digits(count: int, data_dir: Path) -> np.ndarray:
 
 
 def cost(model: VerifiedModel, images: np.ndarray, rounds: int = 400) -> dict[str, float]:
-    """Median microseconds per image of the model call, with and without the outlier head."""
-    variants = {"with the head": model, "without": dataclasses.replace(model, outliers=None)}
+    """Median microseconds per image of the model call as served, without the outlier head, and
+    without the deskew (for a model trained upright, whose answers it then changes: time only)."""
+    variants = {"as served": model, "without the head": dataclasses.replace(model, outliers=None)}
+    preprocessing = model.description.preprocessing
+    if preprocessing.deskew:
+        unsheared = preprocessing.model_copy(update={"deskew": False})
+        description = model.description.model_copy(update={"preprocessing": unsheared})
+        variants["without the deskew"] = dataclasses.replace(model, description=description)
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, variant in variants.items():
@@ -120,7 +127,7 @@ def main() -> None:
     }.items():
         below = float((model.percentiles(scores(model, images)) < THRESHOLD_PERCENTILE).mean())
         print(f"| ({name}) | {'- | ' * len(variants)}{below:.3f} | - |")
-    if model.outliers is not None:
+    if model.outliers is not None or model.description.preprocessing.deskew:
         for batch in (1, 64):
             per_image = cost(model, digits[:batch])
             print(f"/encode's model call, {batch} image(s) per call, per image: ", end="")

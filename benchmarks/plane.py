@@ -32,7 +32,7 @@ BUNDLED = ROOT / "models" / "mnist" / "model.json"
 
 # name -> what changes from the bundled model's training configuration
 VARIANTS: dict[str, dict] = {
-    "bundled": {},
+    "without deskewing": {},
     "200 epochs": {"epochs": 200, "patience": 30},
     "wider 1024-512": {"vae": {"hidden_sizes": [1024, 512]}},
     "batch 64": {"batch_size": 64},
@@ -42,11 +42,14 @@ VARIANTS: dict[str, dict] = {
     "conv": {"vae": {"architecture": "conv"}},
     "importance-weighted bound, k=5": {"importance_samples": 5},
     "constant learning rate 1e-3": {"learning_rate": 1e-3, "min_learning_rate": 1e-3},
+    "deeper 784-512-512-256": {"vae": {"hidden_sizes": [512, 512, 256]}},
+    "deskewed": {"deskew": True},
 }
 
 
 def configured(name: str, data_dir: Path) -> TrainConfig:
-    base = json.loads(BUNDLED.read_text())["training"]
+    # every variant starts from the bundled command on the digits as they come, deskew being one of the choices
+    base = json.loads(BUNDLED.read_text())["training"] | {"deskew": False}
     change = VARIANTS[name]
     merged = base | change | {"vae": base["vae"] | change.get("vae", {})}
     folder = ROOT / "runs" / "plane" / name.replace(" ", "-").replace("^", "").replace(",", "").replace("=", "")

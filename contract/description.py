@@ -33,6 +33,9 @@ class Preprocessing(BaseModel):
     polarity: str = "white subject on black"
     recipe: Recipe
     framing: str = Field(description="The recipe in words.")
+    deskew: bool = Field(
+        False, description="Every input is sheared upright (contract.deskew) before the graphs see it, as in training."
+    )
 
 
 class Likelihood(BaseModel):

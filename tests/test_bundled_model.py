@@ -16,6 +16,7 @@ from harness.pictures import corpus, typeset_letters
 from service.core.pictures import Invert, prepare
 from service.core.verified import VerifiedModel
 from tests.conftest import BUNDLED_MODEL
+from tests.service.test_upright import upright
 from training.data import MNIST_SHA256, load_dataset
 
 DIGIT_MODELS = {"mnist": 2, "mnist-k16": 16}  # folder name: latent size
@@ -53,8 +54,9 @@ def test_bundled_model_card_meets_the_targets(description):
     metrics = description["metrics"]
     assert description["data_sha256"] == MNIST_SHA256  # trained on the real, full MNIST
     assert metrics["test_images"] == 10_000
-    assert metrics["bernoulli_test_loss"] <= 150
-    assert metrics["knn5_accuracy"] >= 0.75
+    # the model issue's plane: same-digit images together at a fit no worse than its bound
+    assert metrics["bernoulli_test_loss"] <= 138
+    assert metrics["knn5_accuracy"] >= 0.88
     assert metrics["importance_weighted_log_likelihood"]["samples"] >= 1000
 
 
@@ -65,24 +67,26 @@ def test_card_figures_reproduce_from_the_onnx_files(folder, description, mnist_d
     encoder = onnxruntime.InferenceSession(folder / "encoder.onnx")
     decoder = onnxruntime.InferenceSession(folder / "decoder.onnx")
 
-    def encode(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def as_input(images: np.ndarray) -> np.ndarray:
+        """as the model was trained: sheared upright by scipy's oracle, for a model trained so"""
         pixels = (images.astype(np.float32) / 255.0)[:, None]
-        return encoder.run(None, {"image": pixels})
+        return upright(pixels) if description["preprocessing"]["deskew"] else pixels
 
-    train_mu, _ = encode(dataset.train.images)
-    test_mu, test_sigma = encode(dataset.test.images)
+    train_mu, _ = encoder.run(None, {"image": as_input(dataset.train.images)})
+    test_pixels = as_input(dataset.test.images)
+    test_mu, test_sigma = encoder.run(None, {"image": test_pixels})
     knn = KNeighborsClassifier(5).fit(train_mu, dataset.train.labels).score(test_mu, dataset.test.labels)
     assert knn == pytest.approx(description["metrics"]["knn5_accuracy"], abs=1e-3)
 
     rng = np.random.default_rng(0)
     z = test_mu + test_sigma * rng.standard_normal(test_mu.shape, dtype=np.float32)
     means = np.clip(decoder.run(None, {"z": z})[0].reshape(len(z), -1), 1e-7, 1 - 1e-7).astype(np.float64)
-    x = dataset.test.images.reshape(len(z), -1) / 255.0
+    x = test_pixels.reshape(len(z), -1).astype(np.float64)
     bce = -(x * np.log(means) + (1 - x) * np.log(1 - means)).sum(1)
     kl = 0.5 * (test_mu**2 + test_sigma**2 - 1 - 2 * np.log(test_sigma)).sum(1)
     loss = float((bce + kl).mean())
     assert loss == pytest.approx(description["metrics"]["bernoulli_test_loss"], abs=1.0)
-    assert loss <= 150
+    assert loss <= 138
 
 
 @pytest.mark.slow

@@ -88,6 +88,11 @@ class TrainConfig(BaseModel):
         description="Printed letters, in the typeset fonts, that an outlier head learns to tell from the training "
         "images, lowering their novelty score (training.outliers); 0 trains no head.",
     )
+    deskew: bool = Field(
+        False,
+        description="Train on digits sheared upright (contract.deskew), and have the service shear every input "
+        "so: the plane need not spend a dimension on slant.",
+    )
     iw_samples: PositiveInt = Field(1000, description="Importance samples per image for the log-likelihood estimate.")
     iw_images: PositiveInt = Field(2000, description="Test images (the first N) for the importance-weighted estimate.")
     recipe: Recipe | Literal["auto"] = Field(

@@ -38,7 +38,9 @@ class OutlierHead(nn.Module):
 def train_outlier_head(inliers: torch.Tensor, config: TrainConfig) -> OutlierHead:
     """inliers (N, 784): the run's training images. The letters are weighed as much as all the
     inliers together, so that neither side wins by its count."""
-    letters = as_pixels(typeset(LETTERS, config.typeset_fonts, config.outlier_letters, config.seed + 2).images)
+    letters = as_pixels(
+        typeset(LETTERS, config.typeset_fonts, config.outlier_letters, config.seed + 2).images, config.deskew
+    )
     images = torch.cat([inliers, letters]).reshape(-1, *IMAGE_SHAPE)
     is_outlier = torch.cat([torch.zeros(len(inliers)), torch.ones(len(letters))])
     torch.manual_seed(config.seed)

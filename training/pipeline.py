@@ -39,7 +39,7 @@ class TestSet:
 
 def measure(model: VAE, dataset: Dataset, config: TrainConfig, test: TestSet) -> dict:
     """Every test-set figure of the model card, with how each was computed."""
-    train_mu = posterior_means(model, as_pixels(dataset.train.images[: config.train_limit]))
+    train_mu = posterior_means(model, as_pixels(dataset.train.images[: config.train_limit], config.deskew))
     iw_pixels = test.pixels[: config.iw_images]
     metrics = {
         "test_images": len(test.pixels),
@@ -73,7 +73,7 @@ def publish(config: TrainConfig, dataset: Dataset, history: list[dict], export_d
     """Evaluate the best weights of a run, draw its figures and export it to export_dir."""
     started = time.perf_counter()
     model = load_best_model(config)
-    pixels = as_pixels(dataset.test.images[: config.test_limit])
+    pixels = as_pixels(dataset.test.images[: config.test_limit], config.deskew)
     test = TestSet(pixels, dataset.test.labels[: config.test_limit], posterior_means(model, pixels))
     metrics = measure(model, dataset, config, test)
     head = None

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from contract.deskew import deskewed
 from contract.geometry import PIXELS
 from training.config import BEST_WEIGHTS, LAST_CHECKPOINT, METRICS_FILE, TrainConfig
 from training.data import Dataset
@@ -20,9 +21,13 @@ from training.model import VAE
 from training.typeset import typeset_digits
 
 
-def as_pixels(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) images -> float32 (N, 784) intensities in [0, 1]."""
-    return torch.from_numpy(images.reshape(len(images), PIXELS).astype(np.float32) / 255.0)
+def as_pixels(images: np.ndarray, deskew: bool = False) -> torch.Tensor:
+    """uint8 (N, 28, 28) images -> float32 (N, 784) intensities in [0, 1], sheared upright with
+    `deskew` as the service shears a deskewing model's inputs."""
+    pixels = images.astype(np.float32) / 255.0
+    if deskew:
+        pixels = deskewed(pixels)
+    return torch.from_numpy(pixels.reshape(len(images), PIXELS))
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Splits:
 def split_training_set(dataset: Dataset, config: TrainConfig) -> Splits:
     """Hold out a fixed, seeded validation subset of the official training images; the printed
     digits, if any, join the rest."""
-    pixels = as_pixels(dataset.train.images[: config.train_limit])
+    pixels = as_pixels(dataset.train.images[: config.train_limit], config.deskew)
     labels = dataset.train.labels[: config.train_limit]
     validation_size = min(config.validation_size, len(pixels) // 10)
     order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(config.seed))
@@ -44,7 +49,7 @@ def split_training_set(dataset: Dataset, config: TrainConfig) -> Splits:
     train, train_labels = pixels[kept], labels[kept]
     if config.typeset_fonts:
         printed = typeset_digits(config.typeset_fonts, config.typeset_count, config.seed)
-        train = torch.cat([train, as_pixels(printed.images)])
+        train = torch.cat([train, as_pixels(printed.images, config.deskew)])
         train_labels = np.concatenate([train_labels, printed.labels])
     return Splits(train, pixels[held_out], train_labels, labels[held_out])
 

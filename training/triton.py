@@ -1,6 +1,7 @@
 """A Triton model repository from an exported model folder, for teams that already run Triton: the
 encoder and the decoder as two ONNX models with dynamic batching. Tensors only: the picture recipe
-(decoding uploads, finding the ink, framing it) stays with this service."""
+(decoding uploads, finding the ink, framing it, and for a model trained upright the deskew of
+contract.deskew) stays with this service."""
 
 import shutil
 from pathlib import Path

@@ -114,10 +114,9 @@ class Engine:
 
     async def encode(
         self, served: ServedModel, uploads: list[Upload], invert: Invert = Invert.auto, named: bool = False
-    ) -> tuple[np.ndarray, Assessment]:
-        """The model inputs, and mu, sigma, reconstruction and novelty of each, from one model call."""
-        images = await self.model_inputs(served, uploads, invert, named)
-        return images, await served.assess(images)
+    ) -> Assessment:
+        """mu, sigma, reconstruction and novelty of each picture, from one model call."""
+        return await served.assess(await self.model_inputs(served, uploads, invert, named))
 
     async def encode_digits(
         self, served: ServedModel, upload: Upload, invert: Invert = Invert.auto

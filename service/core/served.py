@@ -20,6 +20,7 @@ Path = Literal["straight", "spherical"]
 
 @dataclass(frozen=True)
 class Assessment:
+    inputs: np.ndarray  # (N, 1, 28, 28): the images as the graphs saw them
     mu: np.ndarray  # (N, K)
     sigma: np.ndarray  # (N, K)
     reconstruction: np.ndarray  # (N, 1, 28, 28): the decoder's pixel means at mu
@@ -61,12 +62,12 @@ class ServedModel:
 
     async def assess(self, images: np.ndarray) -> Assessment:
         """mu and sigma of Q(Z|x) for each image, its reconstruction and its novelty score."""
-        mu, sigma, means, elbo, percentile = await self._assess(images)
+        inputs, mu, sigma, means, elbo, percentile = await self._assess(images)
         for value in percentile.tolist():
             self._novelty.observe(value)
         if unfamiliar := int(np.count_nonzero(percentile < UNFAMILIAR_PERCENTILE)):
             self._unfamiliar.inc(unfamiliar)
-        return Assessment(mu, sigma, means, Novelty(elbo, percentile))
+        return Assessment(inputs, mu, sigma, means, Novelty(elbo, percentile))
 
     def _vector(self, name: str, values: list[float]) -> np.ndarray:
         latent = self.model.latent_size

@@ -8,6 +8,7 @@ import onnxruntime
 from pydantic import ValidationError
 
 from contract.description import DESCRIPTION_FILE, Graph, ModelDescription, ReferenceSet, sha256_of
+from contract.deskew import deskewed
 from contract.geometry import IMAGE_SHAPE
 from contract.novelty import Percentiles, elbo_at_mean, with_outlier_head
 from contract.recipes import Recipe
@@ -136,9 +137,13 @@ class VerifiedModel:
         percentiles = Percentiles(description.novelty.test_quantiles)
         return cls(description, encoder, decoder, outliers, percentiles, reference)
 
+    def upright(self, images: np.ndarray) -> np.ndarray:
+        """What the graphs see of images (N, 1, 28, 28): sheared upright if the model was trained so."""
+        return deskewed(images) if self.description.preprocessing.deskew else images
+
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """images (N, 1, 28, 28) float32 in [0, 1] -> mu, sigma (N, K)."""
-        mu, sigma = self.encoder.run(None, {"image": images})
+        mu, sigma = self.encoder.run(None, {"image": self.upright(images)})
         return mu, sigma
 
     def decode(self, z: np.ndarray) -> np.ndarray:
@@ -146,12 +151,14 @@ class VerifiedModel:
         return self.decoder.run(None, {"z": z})[0]
 
     def assess(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
-        """images (N, 1, 28, 28) -> mu, sigma, the decoder's means at mu, the novelty scores and
-        their percentiles: what /encode says of each image, from one call for the whole batch."""
-        mu, sigma = self.encode(images)
+        """images (N, 1, 28, 28) -> the images as the graphs saw them, mu, sigma, the decoder's means
+        at mu, the novelty scores and their percentiles: what /encode says of each image, from one
+        call for the whole batch."""
+        seen = self.upright(images)
+        mu, sigma = self.encoder.run(None, {"image": seen})
         means = self.decode(mu)
-        novelty = self.novelty(images, means, mu, sigma)
-        return mu, sigma, means, novelty.elbo, novelty.percentile
+        novelty = self.novelty(seen, means, mu, sigma)
+        return seen, mu, sigma, means, novelty.elbo, novelty.percentile
 
     def warm_up(self) -> None:
         """One call through both graphs, so that readiness means the model answers."""

@@ -183,7 +183,14 @@ class GivenPercentiles:
 
     def assess(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
         count = len(images)
-        return np.zeros((count, 2)), np.ones((count, 2)), np.zeros_like(images), np.zeros(count), self.percentiles
+        return (
+            images,
+            np.zeros((count, 2)),
+            np.ones((count, 2)),
+            np.zeros_like(images),
+            np.zeros(count),
+            self.percentiles,
+        )
 
 
 def test_an_encoding_is_unfamiliar_strictly_below_percentile_1():

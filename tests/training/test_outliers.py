@@ -64,7 +64,7 @@ def test_the_percentile_is_of_the_elbo_lowered_by_the_heads_verdict(folder, samp
     letters = typeset(LETTERS, tuple(available_fonts()[:2]), 52, seed=9).images
     images = (np.concatenate([digits, letters]).astype(np.float32) / 255)[:, None]
     model = VerifiedModel.load(folder, threads=1)
-    mu, sigma, _, elbo, percentile = model.assess(images)
+    _, mu, sigma, _, elbo, percentile = model.assess(images)
     quantiles = json.loads((folder / "model.json").read_text())["novelty"]["test_quantiles"]
     expected = np.interp(combined(folder, images), quantiles, np.linspace(0, 100, len(quantiles)))
     np.testing.assert_allclose(percentile, expected, atol=0.05)

@@ -63,13 +63,13 @@ def _rounded(values: np.ndarray) -> list[float]:
     return [round(value, 2) for value in values.tolist()]
 
 
-def _encodings(images: np.ndarray, assessed: Assessment, with_input: bool) -> list[dict]:
+def _encodings(assessed: Assessment, with_input: bool) -> list[dict]:
     novelty = zip(_rounded(assessed.novelty.elbo), _rounded(assessed.novelty.percentile), strict=True)
     items = []
     for index, (m, s, (elbo, percentile)) in enumerate(zip(assessed.mu, assessed.sigma, novelty, strict=True)):
         item = {"mu": m, "sigma": s, "novelty": {"elbo": elbo, "percentile": percentile}}
         if with_input:
-            pixels = images[index, 0]
+            pixels = assessed.inputs[index, 0]
             item["model_input"] = {"pixels": pixels, "png_base64": base64.b64encode(png_bytes(pixels)).decode()}
         items.append(item)
     return items
@@ -77,8 +77,8 @@ def _encodings(images: np.ndarray, assessed: Assessment, with_input: bool) -> li
 
 async def _encoded(call: Call, batch: bool = False) -> tuple[Assessment, list[dict]]:
     """What one model call says of each of the request's pictures; in a batch, a refusal names the file."""
-    images, assessed = await call.engine.encode(call.model, call.uploads, call.params.invert, named=batch)
-    return assessed, _encodings(images, assessed, call.params.model_input)
+    assessed = await call.engine.encode(call.model, call.uploads, call.params.invert, named=batch)
+    return assessed, _encodings(assessed, call.params.model_input)
 
 
 async def encode(call: Call) -> Response:
@@ -119,7 +119,7 @@ async def encode_digits(call: Call) -> Response:
     found, left to right: its box in the picture and its mu, sigma and novelty score. A digit model's route."""
     (upload,) = call.uploads
     digits, assessed = await call.engine.encode_digits(call.model, upload, call.params.invert)
-    encodings = _encodings(digits.images, assessed, call.params.model_input)
+    encodings = _encodings(assessed, call.params.model_input)
     items = [{"box": box._asdict(), **item} for box, item in zip(digits.boxes, encodings, strict=True)]
     model = call.model.model
     return JSONResponse({"model_id": model.id, "latent_size": model.latent_size, "items": items})

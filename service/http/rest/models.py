@@ -15,7 +15,7 @@ TAGS = ("models",)
 
 class ServedModel(BaseModel):
     name: str = Field(examples=["mnist"])
-    id: str = Field(examples=["mnist-k2-gaussian-0fcb12fe9006"])
+    id: str = Field(examples=["mnist-k2-gaussian-abd5139eaf51"])
     dataset: str = Field(examples=["mnist"])
     latent_size: int = Field(examples=[2])
     classes: list[str]
