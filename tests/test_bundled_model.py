@@ -70,7 +70,7 @@ def test_card_figures_reproduce_from_the_onnx_files(folder, description, mnist_d
     def as_input(images: np.ndarray) -> np.ndarray:
         """as the model was trained: sheared upright by scipy's oracle, for a model trained so"""
         pixels = (images.astype(np.float32) / 255.0)[:, None]
-        return upright(pixels) if description["preprocessing"]["deskew"] else pixels
+        return upright(pixels) if description["preprocessing"].get("deskew") else pixels
 
     train_mu, _ = encoder.run(None, {"image": as_input(dataset.train.images)})
     test_pixels = as_input(dataset.test.images)

@@ -25,6 +25,7 @@ from service.ray.dataset import main
 from service.settings import Settings
 from tests.conftest import BUNDLED_MODEL
 from tests.service.conftest import served_by
+from tests.service.test_upright import as_the_bundled_model_sees
 from training.data import load_dataset
 
 COMMAND = Path(sys.executable).parent / "vae-encode-dataset"
@@ -55,9 +56,11 @@ def digits(tmp_path_factory, mnist_dir) -> tuple[Path, np.ndarray]:
 
 
 def encoder_figures(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """mu and sigma straight from the ONNX encoder, as onnxruntime computes them from the pixels."""
+    """mu and sigma straight from the ONNX encoder, as onnxruntime computes them from the pixels
+    (sheared upright by scipy's oracle for a model trained so)."""
     session = onnxruntime.InferenceSession(BUNDLED_MODEL / "encoder.onnx", providers=["CPUExecutionProvider"])
-    mu, sigma = session.run(None, {"image": (images / np.float32(255)).reshape(-1, 1, 28, 28)})
+    pixels = as_the_bundled_model_sees((images / np.float32(255)).reshape(-1, 1, 28, 28))
+    mu, sigma = session.run(None, {"image": pixels})
     return mu, sigma
 
 

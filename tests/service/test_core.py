@@ -12,7 +12,7 @@ import onnxruntime
 
 from harness.bodies import png
 from tests.conftest import BUNDLED_MODEL, REPO, SAMPLE_DATA
-from tests.service.test_upright import upright
+from tests.service.test_upright import as_the_bundled_model_sees
 from training.data import load_dataset
 
 WEB = ("fastapi", "starlette", "uvicorn", "httpx")
@@ -46,7 +46,7 @@ def test_the_readmes_script_encodes_a_folder_without_a_web_framework(tmp_path):
     cut = printed.pop("050-cut.png")
     assert not cut.startswith("(") and cut, "a cut file is named with the pipeline's message"
     encoder = onnxruntime.InferenceSession(str(BUNDLED_MODEL / "encoder.onnx"))
-    expected_mu, _ = encoder.run(None, {"image": upright((digits / np.float32(255))[:, None])})
+    expected_mu, _ = encoder.run(None, {"image": as_the_bundled_model_sees((digits / np.float32(255))[:, None])})
     assert sorted(printed) == [f"{index:03}.png" for index in range(len(digits))]
     for index, mu in enumerate(expected_mu):
         got_mu, percentile = ast.literal_eval(printed[f"{index:03}.png"])

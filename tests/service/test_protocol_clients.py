@@ -4,7 +4,6 @@ digits: their results equal the ONNX graphs' own outputs, run directly with onnx
 
 import asyncio
 import base64
-import json
 
 import numpy as np
 import onnxruntime
@@ -16,7 +15,7 @@ from tritonclient.utils import InferenceServerException
 from harness.bodies import png
 from harness.server import running_server
 from tests.conftest import BUNDLED_MODEL
-from tests.service.test_upright import upright
+from tests.service.test_upright import as_the_bundled_model_sees
 from training.data import load_dataset
 
 TOLERANCE = dict(atol=1e-6, rtol=0)
@@ -42,8 +41,8 @@ def digits(sample_data_dir) -> np.ndarray:
 def onnx(graph: str, inputs: dict) -> list[np.ndarray]:
     """The bundled graph run directly; its encoder on the images sheared upright by scipy's oracle,
     as the model was trained (model.json's preprocessing.deskew)."""
-    if graph == "encoder" and json.loads((BUNDLED_MODEL / "model.json").read_text())["preprocessing"]["deskew"]:
-        inputs = {"image": upright(inputs["image"])}
+    if graph == "encoder":
+        inputs = {"image": as_the_bundled_model_sees(inputs["image"])}
     return onnxruntime.InferenceSession(BUNDLED_MODEL / f"{graph}.onnx").run(None, inputs)
 
 

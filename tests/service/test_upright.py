@@ -2,6 +2,8 @@
 service shears every input as training did, whichever way it comes in, and says so: checked
 against scipy's shear (the contract tests' oracle) and the ONNX graphs run directly."""
 
+import json
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -32,6 +34,12 @@ def digits(sample_data_dir) -> np.ndarray:
 
 def upright(images: np.ndarray) -> np.ndarray:
     return np.stack([oracle(image[0].astype(np.float64)) for image in images])[:, None].astype(np.float32)
+
+
+def as_the_bundled_model_sees(images: np.ndarray) -> np.ndarray:
+    """(N, 1, 28, 28) -> what the bundled model's graphs are given: upright if it was trained so."""
+    description = json.loads((BUNDLED_MODEL / "model.json").read_text())
+    return upright(images) if description["preprocessing"]["deskew"] else images
 
 
 def graph(name: str, inputs: dict) -> list[np.ndarray]:
