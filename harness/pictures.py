@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from scipy import ndimage
 
 # Debian's packages fonts-dejavu-core, fonts-liberation, fonts-freefont-ttf, fonts-noto-mono and
 # fonts-urw-base35: sans, serif and monospaced faces, regular and bold.
@@ -74,9 +75,12 @@ def _pen(ink: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
     """A thinner or thicker pen: erode or dilate the strokes by up to about one MNIST pixel."""
     reach = max(1, round(rng.uniform(0.3, 0.8) * side / 28))
     size = 2 * reach + 1
-    image = Image.fromarray((ink * 255).astype(np.uint8))
-    kind = ImageFilter.MinFilter if rng.random() < 0.5 else ImageFilter.MaxFilter
-    return np.asarray(image.filter(kind(size)), np.float32) / 255
+    # scipy's filters equal Pillow's MinFilter and MaxFilter here (edges repeated), in time linear in
+    # the window's side rather than in its area
+    thinner = rng.random() < 0.5
+    codes = (ink * 255).astype(np.uint8)
+    pressed = (ndimage.minimum_filter if thinner else ndimage.maximum_filter)(codes, size=size, mode="nearest")
+    return pressed.astype(np.float32) / 255
 
 
 def _geometry(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -421,4 +421,13 @@ async def digit_inputs(
 
 def prepare(data: bytes, invert: Invert, recipe: Recipe, max_pixels: int = 25_000_000) -> np.ndarray:
     """One picture's bytes -> its model input (1, 28, 28), as a request's: model_inputs, run here."""
-    return asyncio.run(model_inputs([Upload(None, data)], invert, recipe, max_pixels, None, named=False)).images[0]
+    # A loop of its own rather than asyncio.run, whose SIGINT handling formats the finished task,
+    # arrays and all (signal.getsignal builds the message of a ValueError it then discards): that
+    # doubled the time of each call.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(
+            model_inputs([Upload(None, data)], invert, recipe, max_pixels, None, named=False)
+        ).images[0]
+    finally:
+        loop.close()
