@@ -37,9 +37,8 @@ DIGIT_LIKE = "lIOoSsZzbgqB"
 
 def scores(model: VerifiedModel, images: np.ndarray) -> np.ndarray:
     """Each image's novelty score, whose percentile /encode gives: of the image as the graphs see it."""
-    seen = model.upright(images)
-    mu, sigma = model.encode(images)
-    return model.novelty_score(seen, model.elbo(seen, model.decode(mu), mu, sigma))
+    seen, _, _, _, elbo, _ = model.assess(images)
+    return model.novelty_score(seen, elbo)
 
 
 def letters(count: int) -> tuple[np.ndarray, np.ndarray]:
