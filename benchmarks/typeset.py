@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.neighbors import KNeighborsClassifier
 
+from contract.novelty import SMALLEST_PROBABILITY
 from contract.recipes import Recipe
 from harness.pictures import corpus
 from service.core.pictures import Invert, prepare
@@ -43,7 +44,7 @@ def exact_posterior_means(
     if likelihood.kind == "gaussian":  # log P(x | z), less what does not depend on z
         log_likelihood = (seen @ means.T - 0.5 * np.square(means).sum(1)) / likelihood.variance
     else:
-        means = np.clip(means, 1e-6, 1 - 1e-6)
+        means = np.clip(means, SMALLEST_PROBABILITY, 1 - SMALLEST_PROBABILITY)
         log_likelihood = seen @ (np.log(means) - np.log1p(-means)).T + np.log1p(-means).sum(1)
     return softmax(log_likelihood - 0.5 * np.square(grid).sum(1), axis=1) @ grid
 
